@@ -1,0 +1,14 @@
+"""POST /auth/signup: create a user, answer with an auth token."""
+
+from typing import Any
+
+from lambda_auth import auth, http
+from lambda_auth.observability import REQUEST_ID, logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID, log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@http.api
+def lambda_handler(event: http.Event) -> dict[str, Any]:
+    return {"authToken": auth.signup(http.body(event))}

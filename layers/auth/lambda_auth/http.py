@@ -1,0 +1,101 @@
+"""API Gateway proxy events in, proxy responses out: the one place errors become Xano's JSON.
+
+Every function's handler is wrapped by `api`: the domain raises typed errors, and this
+module alone turns them, or anything unexpected, into `{code, message, payload}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .errors import AuthError, InputError, Unauthorized
+from .observability import logger, metrics
+from .settings import current as current_settings
+from .validation import json_object
+
+Event = dict[str, Any]
+Response = dict[str, Any]
+
+FATAL_CODE = "ERROR_FATAL"
+FATAL_MESSAGE = "Something went wrong. Please try again."
+
+
+def _headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "Access-Control-Allow-Origin": current_settings().cors_allow_origin,
+    }
+    headers.update(extra or {})
+    return headers
+
+
+def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
+    """A proxy response with a JSON body and the CORS header."""
+    return {
+        "statusCode": status,
+        "headers": _headers(headers),
+        "body": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+    }
+
+
+def error_body(code: str, message: str, payload: object | None = None) -> dict[str, object]:
+    """Xano's error shape; `payload` is left out when there is none."""
+    body: dict[str, object] = {"code": code, "message": message}
+    if payload is not None:
+        body["payload"] = payload
+    return body
+
+
+def error_response(error: AuthError) -> Response:
+    return json_response(error.status, error_body(error.code, error.message, error.payload), error.headers())
+
+
+def fatal_response() -> Response:
+    return json_response(500, error_body(FATAL_CODE, FATAL_MESSAGE))
+
+
+def api(route: Callable[[Event], object]) -> Callable[[Event, Any], Response]:
+    """Wrap a route that returns a JSON-able body: 200 with it, or the error's response."""
+
+    @functools.wraps(route)
+    def handler(event: Event, context: Any) -> Response:
+        try:
+            return json_response(200, route(event))
+        except AuthError as error:
+            logger.info("request refused", extra={"code": error.code, "status": error.status})
+            metrics.add_metric(name="ClientError", unit=MetricUnit.Count, value=1)
+            return error_response(error)
+        except Exception:
+            logger.exception("unexpected error")
+            metrics.add_metric(name="ServerError", unit=MetricUnit.Count, value=1)
+            return fatal_response()
+
+    return handler
+
+
+def body(event: Event) -> dict[str, Any]:
+    """The request body as a JSON object, or an `InputError`."""
+    raw = event.get("body")
+    if raw is not None and event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError("The request body is not valid base64.") from None
+    return json_object(raw)
+
+
+def authorized_user_id(event: Event) -> int:
+    """The user id the authorizer put in the request context (API Gateway passes it as text)."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    principal = authorizer.get("principalId")
+    try:
+        return int(str(principal))
+    except (TypeError, ValueError):
+        raise Unauthorized("no authorized principal in the request context") from None

@@ -1,0 +1,134 @@
+"""The JWK Set that encrypts tokens: parsed, validated, and reloaded on a bounded schedule.
+
+The set lives in AWS Secrets Manager (AUTH_JWKS_SECRET_ARN) or, locally, in a file
+(AUTH_JWKS_FILE). The last key of the set issues new tokens; every key in it verifies.
+Rotation appends a key, so functions pick it up within `keys_cache_seconds`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jwcrypto import jwk
+from jwcrypto.common import base64url_decode, base64url_encode
+
+from .settings import Settings
+from .settings import current as current_settings
+
+KEY_BYTES = 32  # A256KW wraps with a 256-bit key
+
+
+class KeySetError(RuntimeError):
+    """The configured key set is missing, unreadable or holds an unusable key."""
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """Keys by kid, in the order of the set; the last one issues tokens."""
+
+    by_kid: dict[str, jwk.JWK]
+    current_kid: str
+
+    @property
+    def current(self) -> jwk.JWK:
+        return self.by_kid[self.current_kid]
+
+
+def parse_key_set(text: str) -> KeySet:
+    """Parse a JWK Set (or a single JWK) of 256-bit `oct` keys, each with a unique kid."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise KeySetError("the key set is not JSON") from None
+    if isinstance(document, dict) and "keys" not in document and "kty" in document:
+        document = {"keys": [document]}  # a stack's first secret holds one bare key
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise KeySetError('the key set has no "keys" list')
+    by_kid: dict[str, jwk.JWK] = {}
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or entry.get("kty") != "oct":
+            raise KeySetError(f"key {position} is not an oct key")
+        kid = entry.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise KeySetError(f"key {position} has no kid")
+        if kid in by_kid:
+            raise KeySetError(f"kid {kid!r} appears twice")
+        secret = entry.get("k")
+        try:
+            raw = base64url_decode(secret) if isinstance(secret, str) else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != KEY_BYTES:
+            raise KeySetError(f"key {kid!r} is not a 256-bit key")
+        by_kid[kid] = jwk.JWK(kty="oct", kid=kid, k=base64url_encode(raw))
+    return KeySet(by_kid=by_kid, current_kid=next(reversed(by_kid)))
+
+
+def new_key(kid: str | None = None) -> dict[str, str]:
+    """A fresh 256-bit oct key as a JWK dict; its kid defaults to the creation time."""
+    kid = kid or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return {"kty": "oct", "kid": kid, "k": jwk.JWK.generate(kty="oct", size=KEY_BYTES * 8).get("k")}
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise KeySetError(f"cannot read the key file {path}: {error.strerror}") from None
+
+
+def _read_secret(arn: str) -> str:
+    import boto3  # only deployed functions read the secret; the import stays off local paths
+
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
+    return str(value["SecretString"])
+
+
+class KeyStore:
+    """Loads the key set on first use and again once `max_age` seconds have passed."""
+
+    def __init__(self, read: Callable[[], str], max_age: float, clock: Callable[[], float] = time.monotonic):
+        self._read = read
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: KeySet | None = None
+        self._loaded_at = 0.0
+
+    def get(self) -> KeySet:
+        now = self._clock()
+        keys = self._keys
+        if keys is not None and now - self._loaded_at < self._max_age:
+            return keys
+        with self._lock:
+            if self._keys is None or now - self._loaded_at >= self._max_age:
+                try:
+                    self._keys = parse_key_set(self._read())
+                except Exception:
+                    if self._keys is None:
+                        raise
+                    # A failed refresh keeps the keys already held rather than
+                    # refusing every token; the next refresh comes after max_age.
+                self._loaded_at = now
+            return self._keys
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyStore:
+        if settings.jwks_secret_arn:
+            arn = settings.jwks_secret_arn
+            return cls(lambda: _read_secret(arn), settings.keys_cache_seconds)
+        path = settings.jwks_file or ""
+        return cls(lambda: _read_file(path), settings.keys_cache_seconds)
+
+
+@functools.cache
+def current_store() -> KeyStore:
+    """The process's key store, built from its settings on first use."""
+    return KeyStore.from_settings(current_settings())

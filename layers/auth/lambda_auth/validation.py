@@ -1,0 +1,112 @@
+"""Input checks for signup and login, each failure an `InputError` naming its field."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_EMAIL_LENGTH = 254
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128  # bounds the hashing work one request can ask for
+MAX_NAME_LENGTH = 200
+
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"  # local part
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",  # domain with a TLD
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class SignupInput:
+    email: str
+    password: str
+    name: str
+
+
+@dataclass(frozen=True)
+class LoginInput:
+    email: str
+    password: str
+
+
+def json_object(body: str | bytes | None) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object of bounded size."""
+    if body is None or body == "" or body == b"":
+        raise InputError("The request body must be a JSON object.")
+    raw = body.encode() if isinstance(body, str) else body
+    if len(raw) > MAX_BODY_BYTES:
+        raise InputError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InputError("The request body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise InputError("The request body must be a JSON object.")
+    return document
+
+
+def _has_control_characters(text: str) -> bool:
+    # Cc: NUL and the other control characters; Cs: lone surrogates, which are not storable text.
+    return any(unicodedata.category(char) in ("Cc", "Cs") for char in text)
+
+
+def _text(document: dict[str, Any], param: str, required: bool, max_length: int) -> str:
+    value = document.get(param)
+    if value is None:
+        if required:
+            raise InputError(f"Missing param: {param}", param)
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"Invalid value for param: {param}. It must be text.", param)
+    if len(value) > max_length:
+        raise InputError(f"Invalid value for param: {param}. It is longer than {max_length} characters.", param)
+    if _has_control_characters(value):
+        raise InputError(f"Invalid value for param: {param}. It contains control characters.", param)
+    return value
+
+
+def _email(document: dict[str, Any]) -> str:
+    # Xano's trim|lower: the stored and looked-up form of every address.
+    email = _text(document, "email", required=True, max_length=MAX_EMAIL_LENGTH + 64).strip().lower()
+    if not email:
+        raise InputError("Missing param: email", "email")
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+        raise InputError("Invalid value for param: email. It is not a valid email address.", "email")
+    return email
+
+
+def _password(document: dict[str, Any]) -> str:
+    password = _text(document, "password", required=True, max_length=MAX_PASSWORD_LENGTH)
+    if not password:
+        raise InputError("Missing param: password", "password")
+    return password
+
+
+def signup_input(document: dict[str, Any]) -> SignupInput:
+    """Check a signup body: a valid email, a password meeting the policy, an optional name."""
+    name = _text(document, "name", required=False, max_length=MAX_NAME_LENGTH)
+    email = _email(document)
+    password = _password(document)
+    if (
+        len(password) < MIN_PASSWORD_LENGTH
+        or not any(char.isalpha() for char in password)
+        or not any(char.isdigit() for char in password)
+    ):
+        raise InputError(
+            f"Invalid value for param: password. It needs at least {MIN_PASSWORD_LENGTH} characters, "
+            "with at least one letter and one number.",
+            "password",
+        )
+    return SignupInput(email=email, password=password, name=name)
+
+
+def login_input(document: dict[str, Any]) -> LoginInput:
+    """Check a login body: an email and a password. The signup policy is not applied here."""
+    return LoginInput(email=_email(document), password=_password(document))
