@@ -1,0 +1,56 @@
+# lambda-auth: every target sets up what it needs. Start with `make run` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_ENV := .tools/sam
+SAM := $(SAM_ENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: run test lint unit integration e2e bench build validate deploy clean
+
+# The project's environment, rebuilt when its dependencies change.
+$(BIN)/.installed: pyproject.toml layers/auth/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/.installed ## serve the API on http://127.0.0.1:3000 with an embedded DynamoDB
+	$(BIN)/lambda-auth serve
+
+test: lint ## lint, type-check, check the template, run every test
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest tests/unit
+
+integration: $(BIN)/.installed
+	$(BIN)/pytest tests/integration
+
+# The SAM CLI lives in its own environment: it pins its own boto3.
+$(SAM_ENV)/.installed:
+	@test -x $(SAM_ENV)/bin/python || $(PYTHON) -m venv $(SAM_ENV)
+	$(SAM_ENV)/bin/python -m pip install --quiet aws-sam-cli
+	@touch $@
+
+# sam build needs the functions' runtime, python3.13, on PATH.
+PY313_DIR := $(shell dirname "$$(command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)" 2>/dev/null)
+
+validate: $(SAM_ENV)/.installed ## sam validate --lint
+	$(SAM) validate --lint
+
+build: $(SAM_ENV)/.installed ## sam build (python3.13 must be installed)
+	PATH="$(PY313_DIR):$$PATH" $(SAM) build
+
+deploy: build ## sam deploy with samconfig.toml's defaults (GUIDED=1 to be asked for each)
+	$(SAM) deploy $(if $(GUIDED),--guided)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
