@@ -40,8 +40,8 @@ $(SAM_ENV)/.installed:
 	$(SAM_ENV)/bin/python -m pip install --quiet aws-sam-cli
 	@touch $@
 
-# sam build needs the functions' runtime, python3.13, on PATH.
-PY313_DIR := $(shell dirname "$$(command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)" 2>/dev/null)
+# sam build needs the functions' runtime, python3.13, on PATH (pyenv's shims do not count).
+PY313_DIR := $(or $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin 2>/dev/null | tail -1),$(shell dirname "$$(command -v python3.13)" 2>/dev/null))
 
 validate: $(SAM_ENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
