@@ -6,7 +6,10 @@ import copy
 import importlib.util
 import json
 import os
+import random
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from lambda_auth.keys import new_key
 from lambda_auth_cli import dynamodb
 
@@ -22,10 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 TABLE_NAME = "lambda-auth-test"
 
-# Settings every test process shares; the stack fixture adds the store and the key file.
+# Settings every test process shares, set before any test imports the layer; the stack
+# fixture writes the key file and starts the store.
+KEYS_DIR = Path(tempfile.mkdtemp(prefix="lambda-auth-test-keys-"))
 os.environ.update(
     {
         "AUTH_TABLE_NAME": TABLE_NAME,
+        "AUTH_JWKS_FILE": str(KEYS_DIR / "jwks.json"),
         "POWERTOOLS_SERVICE_NAME": "lambda-auth",
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaAuthTest",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -41,16 +48,18 @@ class LocalStack:
     jwks_path: Path
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+@pytest.fixture(scope="session", autouse=True)
+def stack() -> Iterator[LocalStack]:
     """moto's DynamoDB on 127.0.0.1, the table from template.yaml, and a fresh key file."""
-    jwks_path = tmp_path_factory.mktemp("keys") / "jwks.json"
+    jwks_path = Path(os.environ["AUTH_JWKS_FILE"])
     jwks_path.write_text(json.dumps({"keys": [new_key("test-1")]}))
-    os.environ["AUTH_JWKS_FILE"] = str(jwks_path)
-    with dynamodb.embedded_dynamodb() as endpoint_url:
-        dynamodb.use_local_aws(endpoint_url)
-        dynamodb.ensure_table(TABLE_NAME)
-        yield LocalStack(endpoint_url=endpoint_url, table_name=TABLE_NAME, jwks_path=jwks_path)
+    try:
+        with dynamodb.embedded_dynamodb() as endpoint_url:
+            dynamodb.use_local_aws(endpoint_url)
+            dynamodb.ensure_table(TABLE_NAME)
+            yield LocalStack(endpoint_url=endpoint_url, table_name=TABLE_NAME, jwks_path=jwks_path)
+    finally:
+        shutil.rmtree(KEYS_DIR, ignore_errors=True)
 
 
 def load_function(name: str) -> ModuleType:
@@ -90,14 +99,24 @@ def handlers(stack: LocalStack) -> dict[str, Callable[[dict[str, Any]], dict[str
     return {name: bind(name) for name in ("signup", "login", "me", "authorizer")}
 
 
-def event(name: str, **changes: Any) -> dict[str, Any]:
-    """A copy of events/<name>.json with top-level fields replaced; `body` may be any JSON value."""
+def event(name: str, source_ip: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A copy of events/<name>.json with top-level fields replaced; `body` may be any JSON value.
+
+    Each event comes from a client address of its own unless `source_ip` is given, so
+    the per-IP limits count only what a test means them to.
+    """
     document = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
     if "body" in changes and not isinstance(changes["body"], str | type(None)):
         changes["body"] = json.dumps(changes["body"])
     document.update(changes)
     document["requestContext"]["requestId"] = str(uuid.uuid4())
+    document["requestContext"]["identity"]["sourceIp"] = source_ip or random_ip()
     return document
+
+
+def random_ip() -> str:
+    """An address in 198.18.0.0/15, the range set aside for tests."""
+    return f"198.{random.randint(18, 19)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
 def unique_email(prefix: str = "user") -> str:

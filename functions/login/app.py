@@ -11,4 +11,4 @@ from lambda_auth.observability import REQUEST_ID, logger, metrics, tracer
 @tracer.capture_lambda_handler
 @http.api
 def lambda_handler(event: http.Event) -> dict[str, Any]:
-    return {"authToken": auth.login(http.body(event))}
+    return {"authToken": auth.login(http.body(event), http.source_ip(event))}

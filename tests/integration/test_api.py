@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from lambda_auth import tokens
 from lambda_auth.keys import parse_key_set
-
 from tests.conftest import LocalStack, event, unique_email
 from tests.integration.gateway import Gateway
 

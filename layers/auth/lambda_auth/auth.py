@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import keys, passwords, tokens, users
+from . import keys, limits, passwords, tokens, users
 from .errors import ACCOUNT_IN_USE, INVALID_CREDENTIALS, AccessDenied, Unauthorized
 from .observability import logger, metrics
 from .settings import current as current_settings
@@ -20,14 +20,23 @@ from .validation import login_input, signup_input
 _settings = current_settings()
 users.bind(_settings.table_name)
 
+LOGIN_PER_EMAIL = limits.Limit("login-email", _settings.login_max_failures_per_email, _settings.login_window_seconds)
+LOGIN_PER_IP = limits.Limit("login-ip", _settings.login_max_failures_per_ip, _settings.login_window_seconds)
+SIGNUP_PER_IP = limits.Limit("signup-ip", _settings.signup_max_per_ip, _settings.signup_window_seconds)
+
 
 def _token_for(user_id: int, extras: dict[str, Any] | None = None) -> str:
     return tokens.issue(keys.current_store().get(), user_id, _settings.token_ttl_seconds, extras)
 
 
-def signup(document: dict[str, Any]) -> str:
-    """Create a user from a signup body and return an auth token for them."""
+def signup(document: dict[str, Any], source_ip: str | None = None) -> str:
+    """Create a user from a signup body and return an auth token for them.
+
+    Each source IP may attempt a limited number of signups per window.
+    """
     request = signup_input(document)
+    if source_ip:
+        limits.take((SIGNUP_PER_IP, source_ip), time.time())
     password_hash = passwords.hash_password(request.password)
     try:
         user = users.create_user(request.email, request.name, password_hash, int(time.time() * 1000))
@@ -39,9 +48,18 @@ def signup(document: dict[str, Any]) -> str:
     return _token_for(user.id)
 
 
-def login(document: dict[str, Any]) -> str:
-    """Check a login body's credentials and return an auth token for their user."""
+def login(document: dict[str, Any], source_ip: str | None = None) -> str:
+    """Check a login body's credentials and return an auth token for their user.
+
+    Failures are counted per email and per source IP; past either limit, login is
+    refused without looking at the password until the window ends.
+    """
     request = login_input(document)
+    now = time.time()
+    checks: list[limits.Check] = [(LOGIN_PER_EMAIL, request.email)]
+    if source_ip:
+        checks.append((LOGIN_PER_IP, source_ip))
+    counters = limits.enforce(checks, now)
     credentials = users.get_credentials(request.email)
     if credentials is None:
         passwords.burn_verification(request.password)  # as slow as a wrong password
@@ -49,8 +67,11 @@ def login(document: dict[str, Any]) -> str:
     else:
         accepted = passwords.verify_password(credentials.password_hash, request.password)
     if credentials is None or not accepted:
+        limits.record(checks, now)
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
         raise AccessDenied(INVALID_CREDENTIALS)
+    if LOGIN_PER_EMAIL.key(request.email) in counters:
+        limits.clear(checks[0])  # the owner got in: earlier failures no longer count against them
     if passwords.needs_rehash(credentials.password_hash):
         users.replace_password_hash(request.email, credentials.user_id, passwords.hash_password(request.password))
     metrics.add_metric(name="Login", unit=MetricUnit.Count, value=1)

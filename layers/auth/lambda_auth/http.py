@@ -91,6 +91,13 @@ def body(event: Event) -> dict[str, Any]:
     return json_object(raw)
 
 
+def source_ip(event: Event) -> str | None:
+    """The client's address as API Gateway saw it (requestContext.identity.sourceIp)."""
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    address = identity.get("sourceIp")
+    return str(address) if address else None
+
+
 def authorized_user_id(event: Event) -> int:
     """The user id the authorizer put in the request context (API Gateway passes it as text)."""
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}

@@ -23,6 +23,11 @@ class Settings:
     token_ttl_seconds: int
     keys_cache_seconds: int
     cors_allow_origin: str
+    login_max_failures_per_email: int
+    login_max_failures_per_ip: int
+    login_window_seconds: int
+    signup_max_per_ip: int
+    signup_window_seconds: int
 
 
 def _integer(env: Mapping[str, str], name: str, default: int) -> int:
@@ -32,7 +37,7 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be positive, not {value}")
     return value
@@ -54,6 +59,11 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         token_ttl_seconds=_integer(env, "AUTH_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS),
         keys_cache_seconds=_integer(env, "AUTH_KEYS_CACHE_SECONDS", DEFAULT_KEYS_CACHE_SECONDS),
         cors_allow_origin=env.get("AUTH_CORS_ALLOW_ORIGIN", "").strip() or "*",
+        login_max_failures_per_email=_integer(env, "AUTH_LOGIN_MAX_FAILURES_PER_EMAIL", 5),
+        login_max_failures_per_ip=_integer(env, "AUTH_LOGIN_MAX_FAILURES_PER_IP", 50),
+        login_window_seconds=_integer(env, "AUTH_LOGIN_WINDOW_SECONDS", 900),
+        signup_max_per_ip=_integer(env, "AUTH_SIGNUP_MAX_PER_IP", 20),
+        signup_window_seconds=_integer(env, "AUTH_SIGNUP_WINDOW_SECONDS", 3600),
     )
 
 

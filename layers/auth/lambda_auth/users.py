@@ -3,7 +3,8 @@
 Items, all keyed by the string attribute `pk`:
 - `user#<id>`      the profile /auth/me returns: id, email, name, created_at;
 - `email#<email>`  the credentials login reads: the user's id and password hash;
-- `counter#user`   the last user id handed out.
+- `counter#user`   the last user id handed out;
+- `limit#...`      attempt counters for the brute-force limits, each expiring by TTL.
 Signup writes the first two in one transaction, each on condition that it does not
 exist yet, so an email can never belong to two users, even under concurrent signups.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -42,6 +43,12 @@ class User:
 class Credentials:
     user_id: int
     password_hash: str
+
+
+@dataclass(frozen=True)
+class Attempts:
+    count: int
+    window_ends_at: int  # epoch seconds
 
 
 class _TableMeta:
@@ -77,6 +84,16 @@ class CounterItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     value = NumberAttribute(default=0)
+
+
+class AttemptItem(Model):
+    class Meta(_TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    attempts = NumberAttribute(default=0)
+    window_ends_at = NumberAttribute()
+    expires_at = NumberAttribute()  # the table's TTL attribute: DynamoDB deletes the item after it
 
 
 def bind(table_name: str) -> None:
@@ -152,3 +169,46 @@ def replace_password_hash(email: str, user_id: int, password_hash: str) -> None:
         actions=[CredentialItem.password_hash.set(password_hash)],
         condition=CredentialItem.user_id == user_id,
     )
+
+
+def _conditional_check_failed(error: UpdateError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def count_attempt(key: str, window_seconds: int, now: int) -> Attempts:
+    """Add one attempt to the window open for `key`, or open a new window; atomic under concurrency."""
+    item = AttemptItem(pk=key)
+    try:
+        item.update(actions=[AttemptItem.attempts.add(1)], condition=AttemptItem.window_ends_at > now)
+    except UpdateError as error:
+        if not _conditional_check_failed(error):
+            raise
+        ends_at = now + window_seconds
+        try:
+            item.update(
+                actions=[
+                    AttemptItem.attempts.set(1),
+                    AttemptItem.window_ends_at.set(ends_at),
+                    AttemptItem.expires_at.set(ends_at),
+                ],
+                condition=AttemptItem.pk.does_not_exist() | (AttemptItem.window_ends_at <= now),
+            )
+        except UpdateError as race:
+            if not _conditional_check_failed(race):
+                raise
+            # A concurrent attempt opened the window first: count this one in it.
+            item.update(actions=[AttemptItem.attempts.add(1)])
+    return Attempts(count=int(item.attempts), window_ends_at=int(item.window_ends_at))
+
+
+def read_attempts(keys: list[str]) -> dict[str, Attempts]:
+    """The attempt counters of `keys` that exist, by key, read consistently in one request."""
+    return {
+        item.pk: Attempts(count=int(item.attempts), window_ends_at=int(item.window_ends_at))
+        for item in AttemptItem.batch_get(keys, consistent_read=True)
+    }
+
+
+def clear_attempts(key: str) -> None:
+    """Forget the attempts counted for `key`."""
+    AttemptItem(pk=key).delete()

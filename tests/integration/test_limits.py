@@ -1,0 +1,127 @@
+"""Brute-force limits: failed logins per email and per IP, signups per IP, counted in DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from lambda_auth import auth, limits, users
+from tests.conftest import event, random_ip, unique_email
+
+PASSWORD = "correct horse 42"
+
+
+def post(handlers: dict[str, Any], route: str, body: dict[str, Any], source_ip: str | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = handlers[route](event(route, body=body, source_ip=source_ip))
+    return response
+
+
+def signed_up(handlers: dict[str, Any]) -> str:
+    email = unique_email()
+    assert post(handlers, "signup", {"email": email, "password": PASSWORD})["statusCode"] == 200
+    return email
+
+
+def fail_login(handlers: dict[str, Any], email: str, times: int, source_ip: str | None = None) -> None:
+    for _ in range(times):
+        response = post(handlers, "login", {"email": email, "password": "wrong guess 1"}, source_ip)
+        assert response["statusCode"] == 403
+
+
+def test_an_email_past_its_failure_limit_is_refused_with_retry_after_even_with_the_right_password(
+    handlers: dict[str, Any],
+) -> None:
+    email = signed_up(handlers)
+    fail_login(handlers, email, auth.LOGIN_PER_EMAIL.max_attempts)
+    response = post(handlers, "login", {"email": email, "password": PASSWORD})
+    assert response["statusCode"] == 429
+    body = json.loads(response["body"])
+    assert body["code"] == "ERROR_CODE_TOO_MANY_REQUESTS" and "payload" not in body
+    retry_after = int(response["headers"]["Retry-After"])
+    assert 0 < retry_after <= auth.LOGIN_PER_EMAIL.window_seconds
+
+
+def test_a_refused_login_does_not_check_the_password(handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    email = signed_up(handlers)
+    fail_login(handlers, email, auth.LOGIN_PER_EMAIL.max_attempts)
+    checked: list[str] = []
+    monkeypatch.setattr(auth.passwords, "verify_password", lambda *args: checked.append("verify") or True)
+    assert post(handlers, "login", {"email": email, "password": PASSWORD})["statusCode"] == 429
+    assert checked == []
+
+
+def test_login_works_again_once_the_window_has_passed(
+    handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = signed_up(handlers)
+    fail_login(handlers, email, auth.LOGIN_PER_EMAIL.max_attempts)
+    later = time.time() + auth.LOGIN_PER_EMAIL.window_seconds + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert post(handlers, "login", {"email": email, "password": PASSWORD})["statusCode"] == 200
+
+
+def test_a_successful_login_clears_the_emails_failures(handlers: dict[str, Any]) -> None:
+    email = signed_up(handlers)
+    fail_login(handlers, email, auth.LOGIN_PER_EMAIL.max_attempts - 1)
+    assert post(handlers, "login", {"email": email, "password": PASSWORD})["statusCode"] == 200
+    assert users.read_attempts([auth.LOGIN_PER_EMAIL.key(email)]) == {}
+    fail_login(handlers, email, auth.LOGIN_PER_EMAIL.max_attempts - 1)
+    assert post(handlers, "login", {"email": email, "password": PASSWORD})["statusCode"] == 200
+
+
+def test_concurrent_failures_are_all_counted(handlers: dict[str, Any]) -> None:
+    email = signed_up(handlers)
+    attempts = 8
+    with ThreadPoolExecutor(max_workers=attempts) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: post(handlers, "login", {"email": email, "password": "wrong guess 1"})["statusCode"],
+                range(attempts),
+            )
+        )
+    # Each attempt read the counter before any wrote it, or was refused once it was full.
+    assert set(statuses) <= {403, 429} and statuses.count(403) >= auth.LOGIN_PER_EMAIL.max_attempts
+    counted = users.read_attempts([auth.LOGIN_PER_EMAIL.key(email)])[auth.LOGIN_PER_EMAIL.key(email)]
+    assert counted.count == statuses.count(403)
+
+
+def test_counting_attempts_concurrently_loses_none() -> None:
+    key = f"limit#test#{unique_email()}"
+    now = int(time.time())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: users.count_attempt(key, 900, now), range(24)))
+    assert users.read_attempts([key])[key].count == 24
+
+
+def test_a_source_ip_past_its_failure_limit_is_refused_for_every_email(
+    handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "LOGIN_PER_IP", limits.Limit("login-ip", 3, 900))
+    address = random_ip()
+    for _ in range(3):
+        fail_login(handlers, unique_email(), 1, source_ip=address)
+    email = signed_up(handlers)
+    assert post(handlers, "login", {"email": email, "password": PASSWORD}, address)["statusCode"] == 429
+    assert post(handlers, "login", {"email": email, "password": PASSWORD}, random_ip())["statusCode"] == 200
+
+
+def test_signups_per_source_ip_are_limited(handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "SIGNUP_PER_IP", limits.Limit("signup-ip", 3, 3600))
+    address = random_ip()
+    statuses = [
+        post(handlers, "signup", {"email": unique_email(), "password": PASSWORD}, address)["statusCode"]
+        for _ in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    assert post(handlers, "signup", {"email": unique_email(), "password": PASSWORD}, random_ip())["statusCode"] == 200
+
+
+def test_attempt_counters_expire_by_ttl(handlers: dict[str, Any]) -> None:
+    email = signed_up(handlers)
+    fail_login(handlers, email, 1)
+    item = users.AttemptItem.get(auth.LOGIN_PER_EMAIL.key(email), consistent_read=True)
+    assert item.expires_at == item.window_ends_at > time.time()
