@@ -12,6 +12,7 @@ exist yet, so an email can never belong to two users, even under concurrent sign
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -20,6 +21,11 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
+
+# At DEBUG these libraries log whole requests, password hashes included. Whatever level
+# the function's root logger is given, they stay above it.
+for _library in ("pynamodb", "botocore", "urllib3"):
+    logging.getLogger(_library).setLevel(logging.INFO)
 
 # Bounded so that the retries of one call fit well inside a function's timeout.
 CONNECT_TIMEOUT_SECONDS = 1.0

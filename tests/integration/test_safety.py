@@ -1,0 +1,128 @@
+"""What an auth service owes its users beyond the happy path: no enumeration by timing,
+no secrets in logs, no half-written signups, passwords re-hashed as standards rise."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import statistics
+import time
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from pynamodb.exceptions import TransactWriteError
+
+from lambda_auth import auth, limits, passwords, users
+from lambda_auth.observability import logger
+from tests.conftest import event, unique_email
+
+PASSWORD = "correct horse 42"
+
+
+def call(handlers: dict[str, Any], route: str, **changes: Any) -> dict[str, Any]:
+    response: dict[str, Any] = handlers[route](event(route, **changes))
+    return response
+
+
+def signed_up(handlers: dict[str, Any], email: str | None = None) -> tuple[str, str]:
+    email = email or unique_email()
+    response = call(handlers, "signup", body={"name": "Ada", "email": email, "password": PASSWORD})
+    assert response["statusCode"] == 200
+    return email, json.loads(response["body"])["authToken"]
+
+
+def test_login_with_unknown_email_takes_as_long_as_a_wrong_password(
+    handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "LOGIN_PER_EMAIL", limits.Limit("login-email", 10_000, 900))
+    email, _ = signed_up(handlers)
+
+    def timed(body: dict[str, str]) -> float:
+        started = time.perf_counter()
+        assert call(handlers, "login", body=body)["statusCode"] == 403
+        return time.perf_counter() - started
+
+    timed({"email": unique_email(), "password": "wrong guess 1"})  # warm both paths up
+    timed({"email": email, "password": "wrong guess 1"})
+    unknown, wrong = [], []
+    for _ in range(11):  # interleaved, so drift in machine load hits both alike
+        unknown.append(timed({"email": unique_email(), "password": "wrong guess 1"}))
+        wrong.append(timed({"email": email, "password": "wrong guess 1"}))
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    assert 0.8 <= ratio <= 1.2, f"unknown-email median / wrong-password median = {ratio:.2f}"
+
+
+def test_no_log_line_holds_a_password_hash_or_token(
+    handlers: dict[str, Any], capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every line the functions log, formatted as in Lambda, plus any other library's records.
+    lines = io.StringIO()
+    capture = logging.StreamHandler(lines)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    logger.setLevel("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    try:
+        email, token = signed_up(handlers)
+        login = call(handlers, "login", body={"email": email, "password": PASSWORD})
+        login_token = json.loads(login["body"])["authToken"]
+        call(handlers, "login", body={"email": email, "password": "wrong guess 1"})
+        call(handlers, "signup", body={"email": email, "password": PASSWORD})
+        call(handlers, "signup", body={"email": "not an email", "password": PASSWORD})
+        for headers, query in (
+            ({"Authorization": f"Bearer {token}"}, None),
+            ({}, {"authtoken": login_token}),
+            ({"Authorization": f"Bearer {token[:-3]}abc"}, None),
+        ):
+            try:
+                handlers["authorizer"](event("authorizer", headers=headers, queryStringParameters=query))
+            except Exception as refusal:
+                assert str(refusal) == "Unauthorized"
+        credentials = users.get_credentials(email)
+        assert credentials is not None
+    finally:
+        logger.setLevel("INFO")
+        logger._logger.removeHandler(capture)
+    output = capfd.readouterr()
+    logged = lines.getvalue() + caplog.text + output.out + output.err
+    assert "user logged in" in logged and "request refused" in logged and "token refused" in logged
+    for secret in (PASSWORD, credentials.password_hash, token, login_token, token.split(".")[3]):
+        assert secret not in logged
+    assert "$argon2" not in logged
+
+
+def test_a_login_with_an_outdated_hash_rehashes_it(handlers: dict[str, Any]) -> None:
+    email, _ = signed_up(handlers)
+    credentials = users.get_credentials(email)
+    assert credentials is not None
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    users.replace_password_hash(email, credentials.user_id, weak)
+    assert passwords.needs_rehash(weak)
+    assert call(handlers, "login", body={"email": email, "password": PASSWORD})["statusCode"] == 200
+    renewed = users.get_credentials(email)
+    assert renewed is not None and renewed.password_hash != weak
+    assert not passwords.needs_rehash(renewed.password_hash)
+    assert "m=19456,t=2,p=1" in renewed.password_hash
+    assert call(handlers, "login", body={"email": email, "password": PASSWORD})["statusCode"] == 200
+
+
+def test_a_signup_that_fails_part_way_leaves_no_user_and_no_locked_email(
+    handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = unique_email()
+    real_commit = users.TransactWrite._commit
+
+    def failing_commit(self: Any) -> Any:
+        raise TransactWriteError("Failed to commit transaction: InternalServerError")
+
+    monkeypatch.setattr(users.TransactWrite, "_commit", failing_commit)
+    failed = call(handlers, "signup", body={"email": email, "password": PASSWORD})
+    assert failed["statusCode"] == 500
+    assert json.loads(failed["body"])["code"] == "ERROR_FATAL"
+    assert users.get_credentials(email) is None
+
+    monkeypatch.setattr(users.TransactWrite, "_commit", real_commit)
+    signed_up(handlers, email)
+    assert users.get_credentials(email) is not None
