@@ -1,0 +1,94 @@
+"""openapi.yaml is the API's one description: every answer the handlers give must fit it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from lambda_auth import auth, limits
+from tests.conftest import ROOT, event, random_ip, unique_email
+from tests.integration.gateway import Gateway
+
+DOCUMENT = yaml.safe_load(Path(ROOT / "openapi.yaml").read_text())
+REGISTRY = Registry().with_resource("urn:openapi", Resource.from_contents(DOCUMENT, default_specification=DRAFT202012))
+PASSWORD = "correct horse 42"
+
+
+def response_schema(path: str, method: str, status: int) -> dict[str, Any]:
+    responses = DOCUMENT["paths"][path][method]["responses"]
+    assert str(status) in responses, f"{method.upper()} {path} answered {status}, which openapi.yaml does not list"
+    response = responses[str(status)]
+    if "$ref" in response:
+        response = DOCUMENT["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    schema: dict[str, Any] = response["content"]["application/json"]["schema"]
+    return schema
+
+
+def assert_documented(path: str, method: str, status: int, body: Any) -> None:
+    schema = response_schema(path, method, status)
+    pointer = schema["$ref"].removeprefix("#") if "$ref" in schema else None
+    validator = Draft202012Validator({"$ref": f"urn:openapi#{pointer}"} if pointer else schema, registry=REGISTRY)
+    errors = [error.message for error in validator.iter_errors(body)]
+    assert not errors, f"{method.upper()} {path} {status}: {errors}"
+
+
+@pytest.fixture(scope="module")
+def api(handlers: dict[str, Any]) -> Gateway:
+    return Gateway(handlers)
+
+
+def test_signup_answers_fit_the_description(api: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    email = unique_email()
+    for body in (
+        {"email": email, "password": PASSWORD, "name": "Ada"},
+        {"email": email, "password": PASSWORD},
+        {"email": "nope", "password": PASSWORD},
+        [],
+    ):
+        status, answer, _ = api.post("signup", body)
+        assert_documented("/auth/signup", "post", status, answer)
+    monkeypatch.setattr(auth, "SIGNUP_PER_IP", limits.Limit("signup-ip", 1, 3600))
+    address = random_ip()
+    statuses = []
+    for _ in range(2):
+        response = api.handlers["signup"](
+            event("signup", body=json.dumps({"email": unique_email(), "password": PASSWORD}), source_ip=address)
+        )
+        statuses.append(response["statusCode"])
+        assert_documented("/auth/signup", "post", response["statusCode"], json.loads(response["body"]))
+    assert statuses == [200, 429]
+
+
+def test_login_answers_fit_the_description(api: Gateway) -> None:
+    email = unique_email()
+    api.post("signup", {"email": email, "password": PASSWORD})
+    for body in (
+        {"email": email, "password": PASSWORD},
+        {"email": email, "password": "wrong guess 1"},
+        {"email": unique_email(), "password": "wrong guess 1"},
+        {"email": email},
+    ):
+        status, answer, _ = api.post("login", body)
+        assert_documented("/auth/login", "post", status, answer)
+
+
+def test_me_answers_fit_the_description(api: Gateway) -> None:
+    _, answer, _ = api.post("signup", {"email": unique_email(), "password": PASSWORD, "name": "Grace 🦊"})
+    for headers in ({"Authorization": f"Bearer {answer['authToken']}"}, {"Authorization": "Bearer junk"}, {}):
+        status, body = api.me(headers=headers)
+        assert_documented("/auth/me", "get", status, body)
+
+
+def test_every_error_code_the_layer_can_raise_is_documented() -> None:
+    from lambda_auth import errors, http
+
+    documented = set(DOCUMENT["components"]["schemas"]["Error"]["properties"]["code"]["enum"])
+    raised = {cls.code for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.AuthError)}
+    assert raised | {http.FATAL_CODE} <= documented
