@@ -126,3 +126,11 @@ def test_a_signup_that_fails_part_way_leaves_no_user_and_no_locked_email(
     monkeypatch.setattr(users.TransactWrite, "_commit", real_commit)
     signed_up(handlers, email)
     assert users.get_credentials(email) is not None
+
+
+def test_every_dynamodb_call_is_bounded_in_time() -> None:
+    users.get_user(1)  # the models connect on first use
+    for connection in (users.ProfileItem._get_connection().connection, users._connection()):
+        config = connection.client.meta.config
+        assert config.retries == {"mode": "legacy", "total_max_attempts": 3}
+        assert config.connect_timeout == 0.5 and config.read_timeout == 1.0

@@ -16,6 +16,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from pynamodb import settings as pynamodb_settings
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -27,10 +28,16 @@ from pynamodb.transactions import TransactWrite
 for _library in ("pynamodb", "botocore", "urllib3"):
     logging.getLogger(_library).setLevel(logging.INFO)
 
-# Bounded so that the retries of one call fit well inside a function's timeout.
-CONNECT_TIMEOUT_SECONDS = 1.0
-READ_TIMEOUT_SECONDS = 2.0
+# Every call is bounded so that a request fits well inside the function's timeout:
+# connect and read timeouts, and DynamoDB's own retry policy (50 ms, then 100 ms between
+# attempts) instead of botocore's standard one (up to 1 s, then 2 s). One call gives up
+# within 3 x (0.5 + 1.0) s + 0.15 s, under 5 s; transient errors usually answer at once.
+CONNECT_TIMEOUT_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 1.0
 MAX_RETRY_ATTEMPTS = 2
+RETRY_CONFIGURATION = {"mode": "legacy", "total_max_attempts": 1 + MAX_RETRY_ATTEMPTS}
+# PynamoDB reads its retry policy from its settings when a model first connects.
+pynamodb_settings.default_settings_dict["retry_configuration"] = RETRY_CONFIGURATION  # type: ignore[assignment]
 
 
 class EmailInUse(Exception):
@@ -122,6 +129,7 @@ def _connection() -> Connection:
         connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
         read_timeout_seconds=READ_TIMEOUT_SECONDS,
         max_retry_attempts=MAX_RETRY_ATTEMPTS,
+        retry_configuration=RETRY_CONFIGURATION,
     )
 
 
