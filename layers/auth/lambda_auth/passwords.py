@@ -22,7 +22,7 @@ def verify_password(encoded_hash: str, password: str) -> bool:
     """True when `password` matches `encoded_hash`; False for a mismatch or an unreadable hash."""
     try:
         return _HASHER.verify(encoded_hash, password)
-    except (VerificationError, InvalidHashError):
+    except (VerificationError, InvalidHashError, UnicodeEncodeError):  # non-ASCII hash, unencodable password
         return False
 
 

@@ -19,7 +19,7 @@ MAX_NAME_LENGTH = 200
 _EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"  # local part
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",  # domain with a TLD
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # ASCII: else ignoring case matches U+017F to s, U+0131 to i
 )
 
 
@@ -40,7 +40,8 @@ def json_object(body: str | bytes | None) -> dict[str, Any]:
     """Parse a request body that must be a JSON object of bounded size."""
     if body is None or body == "" or body == b"":
         raise InputError("The request body must be a JSON object.")
-    raw = body.encode() if isinstance(body, str) else body
+    # surrogatepass: a lone surrogate reads like its \u escape, and the field checks refuse it
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
         raise InputError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     try:

@@ -1,0 +1,444 @@
+"""template.yaml's wiring, checked as written and as SAM translates it to CloudFormation."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jwcrypto.common import base64url_decode
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from lambda_auth import http, tokens, users
+from lambda_auth.errors import AccessDenied, AuthError, NotFound, TooManyRequests, Unauthorized
+from lambda_auth.keys import KEY_BYTES, KeySetError, parse_key_set
+from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, load
+
+FUNCTIONS = {
+    "SignupFunction": ("signup", "/auth/signup", "post"),
+    "LoginFunction": ("login", "/auth/login", "post"),
+    "MeFunction": ("me", "/auth/me", "get"),
+    "AuthorizerFunction": ("authorizer", None, None),
+}
+AUTHORIZER = "TokenAuthorizer"
+CORS_ORIGIN = {"Fn::Sub": "'${CorsAllowOrigin}'"}
+TABLE_ARN = {"Fn::GetAtt": ["UsersTable", "Arn"]}
+SECRET_ARN = {"Fn::Sub": ["${secretArn}", {"secretArn": {"Ref": "TokenKeys"}}]}
+BASE64URL = set(string.ascii_letters + string.digits + "-_")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load()
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return dict(template["Resources"])
+
+
+class _NoManagedPolicies:
+    """SAM asks for the map of AWS managed policy names only when a policy is named; none is."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def translated() -> Iterator[dict[str, Any]]:
+    sam = yaml_parse(TEMPLATE_PATH.read_text())
+    for resource in sam["Resources"].values():
+        properties = resource.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(uri), str):
+                properties[uri] = f"s3://local/{properties[uri]}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        yield transform(sam, {}, _NoManagedPolicies())
+
+
+def of_type(cloudformation: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r for name, r in cloudformation["Resources"].items() if r["Type"] == kind}
+
+
+@pytest.fixture(scope="module")
+def swagger(translated: dict[str, Any]) -> dict[str, Any]:
+    body = translated["Resources"]["AuthApi"]["Properties"]["Body"]
+    assert isinstance(body, dict)
+    return body
+
+
+# functions and the layer
+
+
+def test_every_function_runs_python_3_13_on_arm64_set_once_in_globals(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    assert template["Globals"]["Function"]["Runtime"] == "python3.13"
+    assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
+    for name in FUNCTIONS:
+        assert not {"Runtime", "Architectures"} & set(template["Resources"][name]["Properties"])
+    functions = of_type(translated, "AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    for function in functions.values():
+        assert function["Properties"]["Runtime"] == "python3.13"
+        assert function["Properties"]["Architectures"] == ["arm64"]
+
+
+def test_each_function_is_a_handler_module_in_its_own_folder(resources: dict[str, Any]) -> None:
+    for name, (folder, _, _) in FUNCTIONS.items():
+        properties = resources[name]["Properties"]
+        assert properties["CodeUri"] == f"functions/{folder}/"
+        assert properties["Handler"] == "app.lambda_handler"
+        assert "def lambda_handler(" in (PROJECT_ROOT / "functions" / folder / "app.py").read_text()
+
+
+def test_one_layer_built_by_sam_for_python_3_13_on_arm64(resources: dict[str, Any]) -> None:
+    layers = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::LayerVersion"}
+    assert list(layers) == ["AuthLayer"]
+    layer = layers["AuthLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    content = PROJECT_ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "requirements.txt").is_file()
+    assert (content / "lambda_auth" / "__init__.py").is_file()
+
+
+def test_every_function_uses_the_one_layer_from_globals(template: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "AuthLayer"}]
+    for name in FUNCTIONS:
+        assert "Layers" not in template["Resources"][name]["Properties"]
+
+
+def test_translated_functions_all_reference_the_one_layer_version(translated: dict[str, Any]) -> None:
+    layer_versions = of_type(translated, "AWS::Lambda::LayerVersion")
+    assert len(layer_versions) == 1
+    (layer,) = layer_versions
+    for function in of_type(translated, "AWS::Lambda::Function").values():
+        assert function["Properties"]["Layers"] == [{"Ref": layer}]
+
+
+# the API and its authorizer
+
+
+def test_each_route_invokes_its_own_function(swagger: dict[str, Any]) -> None:
+    routes = {(path, method) for _, path, method in FUNCTIONS.values() if path}
+    served = {(path, method) for path, item in swagger["paths"].items() for method in item if method != "options"}
+    assert served == routes
+    for name, (_, path, method) in FUNCTIONS.items():
+        if path:
+            integration = swagger["paths"][path][method]["x-amazon-apigateway-integration"]
+            assert integration["type"] == "aws_proxy"
+            assert f"${{{name}.Arn}}" in integration["uri"]["Fn::Sub"]
+
+
+def test_authorizer_is_a_request_authorizer_with_no_identity_sources_and_no_cache(resources: dict[str, Any]) -> None:
+    auth = resources["AuthApi"]["Properties"]["Auth"]
+    assert "DefaultAuthorizer" not in auth
+    assert set(auth["Authorizers"]) == {AUTHORIZER}
+    authorizer = auth["Authorizers"][AUTHORIZER]
+    assert authorizer["FunctionPayloadType"] == "REQUEST"
+    assert authorizer["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert authorizer["Identity"] == {"ReauthorizeEvery": 0}
+
+
+def test_only_the_me_route_names_the_authorizer(resources: dict[str, Any]) -> None:
+    for name, (_, path, _) in FUNCTIONS.items():
+        for event in resources[name]["Properties"].get("Events", {}).values():
+            expected = {"Authorizer": AUTHORIZER} if path == "/auth/me" else None
+            assert event["Properties"].get("Auth") == expected
+
+
+def test_translated_api_secures_get_me_only(swagger: dict[str, Any]) -> None:
+    assert swagger["paths"]["/auth/me"]["get"]["security"] == [{AUTHORIZER: []}]
+    for path, method in (("/auth/signup", "post"), ("/auth/login", "post")):
+        assert "security" not in swagger["paths"][path][method]
+
+
+def test_translated_cors_preflights_need_no_token(swagger: dict[str, Any]) -> None:
+    for path, item in swagger["paths"].items():
+        assert "options" in item, path
+        assert "security" not in item["options"], path
+
+
+def test_translated_authorizer_is_request_type_uncached_without_identity_source(swagger: dict[str, Any]) -> None:
+    assert set(swagger["securityDefinitions"]) == {AUTHORIZER}
+    authorizer = swagger["securityDefinitions"][AUTHORIZER]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request"
+    assert authorizer["authorizerResultTtlInSeconds"] == 0
+    assert "identitySource" not in authorizer
+    assert authorizer["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+
+
+def test_api_gateway_may_invoke_the_authorizer(translated: dict[str, Any]) -> None:
+    permissions = of_type(translated, "AWS::Lambda::Permission").values()
+    assert any(
+        p["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+        and p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        for p in permissions
+    )
+
+
+# gateway responses
+
+
+def gateway_responses(template: dict[str, Any], translated: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """Each gateway response as status (text or None), JSON body template and CORS origin header."""
+    if source == "raw":
+        declared = template["Resources"]["AuthApi"]["Properties"]["GatewayResponses"]
+        return {
+            name: {
+                "status": str(r["StatusCode"]) if "StatusCode" in r else None,
+                "body": r["ResponseTemplates"]["application/json"],
+                "origin": r["ResponseParameters"]["Headers"].get("Access-Control-Allow-Origin"),
+            }
+            for name, r in declared.items()
+        }
+    declared = translated["Resources"]["AuthApi"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    return {
+        name: {
+            "status": r.get("statusCode"),
+            "body": r["responseTemplates"]["application/json"],
+            "origin": r["responseParameters"].get("gatewayresponse.header.Access-Control-Allow-Origin"),
+        }
+        for name, r in declared.items()
+    }
+
+
+SAMPLE_MESSAGE = 'Missing "Authorization" header \\ or query'
+
+
+def rendered(body_template: str) -> Any:
+    """The body API Gateway sends; $context.error.messageString is already a quoted JSON string."""
+    body = body_template.replace("$context.error.messageString", json.dumps(SAMPLE_MESSAGE))
+    assert "$" not in body
+    return json.loads(body)
+
+
+EXPECTED_GATEWAY_RESPONSES: dict[str, tuple[str | None, AuthError | None]] = {
+    "UNAUTHORIZED": ("401", Unauthorized()),
+    "ACCESS_DENIED": ("403", AccessDenied()),
+    "MISSING_AUTHENTICATION_TOKEN": ("404", NotFound()),
+    "THROTTLED": ("429", TooManyRequests(1)),
+    "DEFAULT_4XX": (None, None),
+    "DEFAULT_5XX": (None, None),
+}
+
+
+@pytest.mark.parametrize("source", ["raw", "translated"])
+def test_every_gateway_response_body_is_json_with_code_and_message(
+    template: dict[str, Any], translated: dict[str, Any], source: str
+) -> None:
+    responses = gateway_responses(template, translated, source)
+    assert set(responses) == set(EXPECTED_GATEWAY_RESPONSES)
+    for name, response in responses.items():
+        body = rendered(response["body"])
+        assert set(body) == {"code", "message"}, name
+        assert isinstance(body["code"], str) and body["code"].startswith("ERROR_"), name
+        assert isinstance(body["message"], str) and body["message"], name
+
+
+@pytest.mark.parametrize("source", ["raw", "translated"])
+def test_every_gateway_response_carries_the_cors_origin(
+    template: dict[str, Any], translated: dict[str, Any], source: str
+) -> None:
+    for name, response in gateway_responses(template, translated, source).items():
+        assert response["origin"] == CORS_ORIGIN, name
+
+
+@pytest.mark.parametrize("source", ["raw", "translated"])
+@pytest.mark.parametrize("name", [n for n, (_, error) in EXPECTED_GATEWAY_RESPONSES.items() if error])
+def test_gateway_refusals_match_the_functions_status_code_and_message(
+    template: dict[str, Any], translated: dict[str, Any], source: str, name: str
+) -> None:
+    status, error = EXPECTED_GATEWAY_RESPONSES[name]
+    assert error is not None
+    response = gateway_responses(template, translated, source)[name]
+    assert response["status"] == status == str(error.status)
+    assert rendered(response["body"]) == http.error_body(error.code, error.message)
+
+
+def test_default_4xx_passes_api_gateways_message_through(template: dict[str, Any], translated: dict[str, Any]) -> None:
+    response = gateway_responses(template, translated, "translated")["DEFAULT_4XX"]
+    assert rendered(response["body"]) == {"code": "ERROR_CODE_BAD_REQUEST", "message": SAMPLE_MESSAGE}
+
+
+def test_default_5xx_is_the_functions_fatal_body(template: dict[str, Any], translated: dict[str, Any]) -> None:
+    response = gateway_responses(template, translated, "translated")["DEFAULT_5XX"]
+    assert rendered(response["body"]) == http.error_body(http.FATAL_CODE, http.FATAL_MESSAGE)
+
+
+# IAM: least privilege per function
+
+
+def grants(translated: dict[str, Any], function: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs a function's role allows; resources named, or dumped when unknown."""
+    known = {json.dumps(TABLE_ARN): "UsersTable", json.dumps(SECRET_ARN): "TokenKeys"}
+    role = translated["Resources"][f"{function}Role"]["Properties"]
+    pairs: set[tuple[str, str]] = set()
+    for policy in role.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            resource = json.dumps(statement["Resource"])
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            pairs |= {(action, known.get(resource, resource)) for action in actions}
+    return pairs
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        (
+            "SignupFunction",
+            {
+                ("dynamodb:PutItem", "UsersTable"),
+                ("dynamodb:UpdateItem", "UsersTable"),
+                ("secretsmanager:GetSecretValue", "TokenKeys"),
+            },
+        ),
+        (
+            "LoginFunction",
+            {
+                ("dynamodb:GetItem", "UsersTable"),
+                ("dynamodb:BatchGetItem", "UsersTable"),  # the brute-force counters, read in one request
+                ("dynamodb:UpdateItem", "UsersTable"),
+                ("dynamodb:DeleteItem", "UsersTable"),  # a successful login clears its email's failures
+                ("secretsmanager:GetSecretValue", "TokenKeys"),
+            },
+        ),
+        ("MeFunction", {("dynamodb:GetItem", "UsersTable")}),
+        ("AuthorizerFunction", {("secretsmanager:GetSecretValue", "TokenKeys")}),
+    ],
+)
+def test_each_function_may_do_exactly_what_its_route_needs(
+    translated: dict[str, Any], function: str, expected: set[tuple[str, str]]
+) -> None:
+    assert grants(translated, function) == expected
+
+
+def test_roles_add_only_logging_and_tracing_managed_policies(translated: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        assert translated["Resources"][f"{function}Role"]["Properties"]["ManagedPolicyArns"] == [
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        ]
+
+
+# the table
+
+
+def test_table_is_on_demand_with_pitr_deletion_protection_and_encryption(resources: dict[str, Any]) -> None:
+    properties = resources["UsersTable"]["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["DeletionProtectionEnabled"] is True
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_table_is_retained_when_the_stack_deletes_or_replaces_it(resources: dict[str, Any]) -> None:
+    assert resources["UsersTable"]["DeletionPolicy"] == "Retain"
+    assert resources["UsersTable"]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_table_expires_items_by_the_attribute_the_attempt_counters_carry(resources: dict[str, Any]) -> None:
+    ttl = resources["UsersTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    assert users.AttemptItem.expires_at.attr_name == ttl["AttributeName"]
+
+
+# the token keys
+
+
+def test_key_secret_is_generated_by_the_stack_never_written_in_the_template(resources: dict[str, Any]) -> None:
+    secret = resources["TokenKeys"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert "SecretString" not in secret["Properties"]
+    assert set(secret["Properties"]["GenerateSecretString"]) >= {"SecretStringTemplate", "GenerateStringKey"}
+
+
+def test_functions_get_the_secrets_arn_and_never_a_key(template: dict[str, Any]) -> None:
+    environments = [template["Globals"]["Function"]["Environment"]["Variables"]] + [
+        template["Resources"][name]["Properties"].get("Environment", {}).get("Variables", {}) for name in FUNCTIONS
+    ]
+    assert environments[0]["AUTH_JWKS_SECRET_ARN"] == {"Ref": "TokenKeys"}
+    for variables in environments:
+        assert "AUTH_JWKS_FILE" not in variables
+        for name, value in variables.items():
+            # Literal values are only Powertools' switches; everything else comes from a Ref.
+            assert not isinstance(value, str) or name.startswith("POWERTOOLS_"), name
+    assert "resolve:secretsmanager" not in TEMPLATE_PATH.read_text()
+
+
+def secret_alphabet(spec: dict[str, Any]) -> str:
+    """The characters Secrets Manager draws a generated string from, given GenerateSecretString."""
+    alphabet = ""
+    alphabet += "" if spec.get("ExcludeLowercase") else string.ascii_lowercase
+    alphabet += "" if spec.get("ExcludeUppercase") else string.ascii_uppercase
+    alphabet += "" if spec.get("ExcludeNumbers") else string.digits
+    alphabet += "" if spec.get("ExcludePunctuation") else string.punctuation
+    alphabet += " " if spec.get("IncludeSpace") else ""
+    return "".join(char for char in alphabet if char not in spec.get("ExcludeCharacters", ""))
+
+
+def first_secret(spec: dict[str, Any], generated: str) -> str:
+    """The SecretString the stack stores: the template with the generated string under its key."""
+    document = json.loads(spec["SecretStringTemplate"])
+    document[spec["GenerateStringKey"]] = generated
+    return json.dumps(document)
+
+
+@pytest.fixture(scope="module")
+def secret_spec(resources: dict[str, Any]) -> dict[str, Any]:
+    return dict(resources["TokenKeys"]["Properties"]["GenerateSecretString"])
+
+
+def test_first_secret_is_43_letters_and_digits_in_an_oct_jwk(secret_spec: dict[str, Any]) -> None:
+    assert secret_spec["SecretStringTemplate"] == '{"kty":"oct","kid":"initial"}'
+    assert secret_spec["GenerateStringKey"] == "k"
+    assert secret_spec["PasswordLength"] == 43
+    assert secret_spec["ExcludePunctuation"] is True
+    assert secret_spec.get("IncludeSpace", False) is False
+    assert set(secret_alphabet(secret_spec)) == set(string.ascii_letters + string.digits)
+
+
+def test_first_secret_draws_only_base64url_characters_enough_for_256_bits(secret_spec: dict[str, Any]) -> None:
+    assert set(secret_alphabet(secret_spec)) <= BASE64URL
+    assert len(base64url_decode("A" * secret_spec["PasswordLength"])) == KEY_BYTES
+
+
+def _round_trip(secret_string: str) -> None:
+    keys = parse_key_set(secret_string)
+    assert keys.current_kid == "initial"
+    token = tokens.issue(keys, 42, 3600, now=1_800_000_000)
+    assert tokens.verify(keys, token, now=1_800_000_001).user_id == 42
+
+
+def test_a_generated_first_secret_parses_and_round_trips_a_token(secret_spec: dict[str, Any]) -> None:
+    alphabet = secret_alphabet(secret_spec)
+    generated = "".join(secrets.choice(alphabet) for _ in range(secret_spec["PasswordLength"]))
+    assert re.fullmatch(r"[A-Za-z0-9]{43}", generated)
+    _round_trip(first_secret(secret_spec, generated))
+
+
+def test_a_first_secret_ending_in_any_character_parses_and_round_trips_a_token(
+    secret_spec: dict[str, Any],
+) -> None:
+    # The last character's two spare bits are what could make 43 characters an invalid key.
+    length = secret_spec["PasswordLength"]
+    for last in secret_alphabet(secret_spec):
+        generated = "".join(secrets.choice(string.ascii_letters) for _ in range(length - 1)) + last
+        _round_trip(first_secret(secret_spec, generated))
+
+
+def test_a_first_secret_of_another_length_is_refused(secret_spec: dict[str, Any]) -> None:
+    # The counter-check: the length matters, so the template's 43 is not incidental.
+    for length in (42, 44, 32, 64):
+        generated = "A" * length
+        with pytest.raises(KeySetError, match="256-bit"):
+            parse_key_set(first_secret(secret_spec, generated))
