@@ -101,8 +101,7 @@ def source_ip(event: Event) -> str | None:
 def authorized_user_id(event: Event) -> int:
     """The user id the authorizer put in the request context (API Gateway passes it as text)."""
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    principal = authorizer.get("principalId")
-    try:
-        return int(str(principal))
-    except (TypeError, ValueError):
-        raise Unauthorized("no authorized principal in the request context") from None
+    principal = str(authorizer.get("principalId", ""))
+    if not (principal.isascii() and principal.isdigit()) or int(principal) <= 0:
+        raise Unauthorized("no authorized principal in the request context")
+    return int(principal)
