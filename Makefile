@@ -16,10 +16,18 @@ $(BIN)/.installed: pyproject.toml layers/auth/requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: $(BIN)/.installed ## serve the API on http://127.0.0.1:3000 with an embedded DynamoDB
+run: $(BIN)/.installed ## serve the API on http://127.0.0.1:3000/api with an embedded DynamoDB
 	$(BIN)/lambda-auth serve
 
-test: lint ## lint, type-check, check the template, run every test
+# The e2e tests' Node project (the official Xano SDK), installed where npm exists;
+# without Node the SDK test is skipped with its reason.
+SDK_DIR := tests/e2e/sdk
+SDK_DEPS := $(if $(shell command -v npm 2>/dev/null),$(SDK_DIR)/node_modules/.installed)
+$(SDK_DIR)/node_modules/.installed: $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	cd $(SDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: lint $(SDK_DEPS) ## lint, type-check, check the template, run every test
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
@@ -33,6 +41,9 @@ unit: $(BIN)/.installed
 
 integration: $(BIN)/.installed
 	$(BIN)/pytest tests/integration
+
+e2e: $(BIN)/.installed $(SDK_DEPS) ## the local server over real HTTP, the Xano SDK included
+	$(BIN)/pytest tests/e2e
 
 # The SAM CLI lives in its own environment: it pins its own boto3.
 $(SAM_ENV)/.installed:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import random
 import shutil
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 
 from lambda_auth.keys import new_key
-from lambda_auth_cli import dynamodb
+from lambda_auth_cli import dynamodb, functions
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -64,15 +62,7 @@ def stack() -> Iterator[LocalStack]:
 
 def load_function(name: str) -> ModuleType:
     """Import functions/<name>/app.py under a name of its own, as Lambda keeps functions apart."""
-    module_name = f"lambda_function_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return functions.load_module(ROOT / "functions" / name)
 
 
 @dataclass

@@ -1,5 +1,239 @@
-"""The `lambda-auth` command."""
+"""The `lambda-auth` command: `serve` the template's API locally, `invoke` one function with an event.
+
+Errors are one line on stderr, `lambda-auth: ...`, with exit status 1 for a failure at
+run time and 2 for a usage error (a bad argument, event file or template).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import redirect_stdout
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from . import runtime, sam
+from .functions import FunctionError, LocalFunction
+from .runtime import CliError
+
+PROGRAM = "lambda-auth"
 
 
-def main() -> int:
-    raise SystemExit("lambda-auth: no commands yet")
+class _Stop(Exception):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Local tooling for lambda-auth: run the API of template.yaml without Docker or an AWS account.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the template's API over HTTP, with an embedded DynamoDB",
+        description=(
+            "Serve the API of template.yaml as API Gateway would: routes, the Lambda authorizer, gateway "
+            "responses and CORS, with the functions running in this process. Data lives in an embedded "
+            "DynamoDB (in memory) unless AWS_ENDPOINT_URL_DYNAMODB names another endpoint."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=3000, help="port to listen on, 0 for any free one (default: 3000)")
+    _common_arguments(serve)
+
+    invoke = commands.add_parser(
+        "invoke",
+        help="run one function with an event file and print its result as JSON",
+        description=(
+            "Run one function of template.yaml with an event, as `sam local invoke` does, and print what it "
+            "returned as JSON. A function that raised prints Lambda's error object and exits with status 1."
+        ),
+    )
+    invoke.add_argument("function", metavar="FUNCTION", help="the function's logical id, e.g. SignupFunction")
+    invoke.add_argument("--event", "-e", required=True, type=Path, help="a JSON event file, e.g. events/signup.json")
+    _common_arguments(invoke)
+    return parser
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jwks",
+        type=Path,
+        default=runtime.DEFAULT_KEY_FILE,
+        metavar="PATH",
+        help="the JWK Set file of token keys, created with a fresh key if missing (default: .local/jwks.json)",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="show the functions' logs at the template's level")
+
+
+def _print(stream: TextIO, text: str = "") -> None:
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROGRAM}: %(message)s"))
+    cli_logger = logging.getLogger("lambda_auth_cli")
+    cli_logger.addHandler(handler)
+    cli_logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    cli_logger.propagate = False
+
+
+def _apply_environment(app: sam.Application, key_file: Path, verbose: bool) -> None:
+    environment, warnings = runtime.function_environment(app, key_file, verbose)
+    for warning in warnings:
+        logging.getLogger("lambda_auth_cli").warning(warning)
+    os.environ.update(environment)
+
+
+def _load(functions: dict[str, LocalFunction]) -> None:
+    """Each function's cold start, now: an import error stops the command, naming the function."""
+    for name, function in functions.items():
+        try:
+            function.load()
+        except Exception as error:
+            raise CliError(f"{name} cannot start: {type(error).__name__}: {error}") from None
+
+
+def _bind(host: str, port: int, gateway: Any) -> Any:
+    from .server import LocalServer
+
+    if not 0 <= port <= 65535:
+        raise CliError(f"--port {port} is not a port number", exit_code=2)
+    try:
+        return LocalServer((host, port), gateway, access_log=lambda line: _print(sys.stdout, line))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise CliError(f"port {port} on {host} is in use; stop what holds it or pass --port") from None
+        raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def _url(host: str, port: int, path: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{path}"
+
+
+def _banner(app: sam.Application, base_url: str, store: runtime.DataStore, keys: runtime.KeyFile, verbose: bool) -> str:
+    api = app.api
+    width = max(len(method.http_method) for method in api.methods)
+    path_width = max(len(method.resource_path) for method in api.methods) + len(api.stage) + 1
+    routes = []
+    for method in sorted(api.methods, key=lambda item: (item.resource_path, item.http_method)):
+        if method.mock is not None:
+            continue
+        path = f"/{api.stage}{method.resource_path}"
+        target = method.function or ""
+        if method.authorizer:
+            authorizer = api.authorizers[method.authorizer]
+            target += f", behind {authorizer.name} ({authorizer.function})"
+        routes.append(f"{method.http_method:<{width}} {path:<{path_width}}  {target}")
+    mocked = sorted({method.resource_path for method in api.methods if method.mock is not None})
+    if mocked:
+        routes.append(f"{'OPTIONS':<{width}} on {', '.join(mocked)}: CORS preflight, as the template configures it")
+    key_state = "created now, with a fresh key" if keys.created else "existing"
+    logs = "at the template's level" if verbose else f"at {runtime.QUIET_LOG_LEVEL} and above (--verbose for all)"
+    lines = [
+        f"{PROGRAM}: the API of template.yaml, served locally (API Gateway REST emulated, functions in-process)",
+        f"  base URL  {base_url}   (stage {api.stage!r} first in every path, like the deployed ApiUrl;"
+        " the SDK's apiGroupBaseUrl)",
+        "  routes    " + "\n            ".join(routes),
+        f"  data      {store.describe()}",
+        f"  keys      {keys.path} ({key_state})",
+        f"  logs      one line per request; function logs {logs}",
+        f"Listening on {base_url} (Ctrl-C stops)",
+    ]
+    return "\n".join(lines)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the template's API until Ctrl-C or SIGTERM."""
+    from .gateway import Gateway
+
+    app = runtime.load_application()
+    functions = runtime.local_functions(app)
+    gateway = Gateway(app.api, functions, region=app.region)
+    server = _bind(args.host, args.port, gateway)  # first: a port in use fails before anything starts
+    try:
+        keys = runtime.ensure_key_file(args.jwks)
+        with runtime.data_store() as store:
+            _apply_environment(app, keys.path, args.verbose)
+            _load(functions)
+            base_url = _url(args.host, server.port, gateway.base_path)
+            _print(sys.stdout, _banner(app, base_url, store, keys, args.verbose))
+            try:
+                server.serve_forever()
+            except (KeyboardInterrupt, _Stop):
+                _print(sys.stdout, f"{PROGRAM}: stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
+def invoke(args: argparse.Namespace) -> int:
+    """Run one function with an event file; print its result (or Lambda's error object) as JSON."""
+    app = runtime.load_application()
+    if args.function not in app.functions:
+        names = ", ".join(sorted(app.functions))
+        raise CliError(f"no function {args.function!r} in template.yaml; its functions: {names}", exit_code=2)
+    event = runtime.read_event(args.event)
+    function = runtime.local_functions(app)[args.function]
+    keys = runtime.ensure_key_file(args.jwks)
+    output = sys.stdout
+    with runtime.data_store():
+        _apply_environment(app, keys.path, args.verbose)
+        request_id = f"local-{int(time.time() * 1000)}"
+        # The function's logs go to stderr, so that stdout holds only its result.
+        with redirect_stdout(sys.stderr):
+            _load({args.function: function})
+            try:
+                result: Any = function.invoke(event, request_id)
+            except FunctionError as error:
+                _print(output, json.dumps(error.payload(request_id), indent=2, ensure_ascii=False))
+                refused = error.error_message == "Unauthorized"
+                note = " (API Gateway answers it with 401 UNAUTHORIZED)" if refused else ""
+                raise CliError(f"{args.function} raised {error.error_type}: {error.error_message}{note}") from None
+        try:
+            text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise CliError(f"{args.function} returned a value Lambda cannot send as JSON: {error}") from None
+        _print(output, text)
+    return 0
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    _configure_logging(args.verbose)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return serve(args) if args.command == "serve" else invoke(args)
+    except CliError as error:
+        _print(sys.stderr, f"{PROGRAM}: {error}")
+        return error.exit_code
+    except (KeyboardInterrupt, _Stop):
+        _print(sys.stderr, f"{PROGRAM}: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,485 @@
+"""API Gateway (REST) between an HTTP request and the template's functions, as AWS runs it.
+
+`Gateway.handle` takes a request and answers it the way a deployed stage would:
+- the path is matched under the stage (`/{stage}/...`) to the template's resources and
+  methods, literal segments before `{param}` before `{proxy+}`; anything else is the
+  MISSING_AUTHENTICATION_TOKEN gateway response;
+- a method behind a Lambda authorizer calls it first with the REQUEST (or TOKEN) event,
+  evaluates the returned policy against the method ARN, and passes the principal and
+  the context (values as text) on in `requestContext.authorizer`; an `Unauthorized`
+  error is UNAUTHORIZED, a Deny or an uncovered method is ACCESS_DENIED, anything else
+  that goes wrong in the authorizer is a 500;
+- a Lambda proxy method gets the version 1.0 proxy event, and its answer is checked as
+  API Gateway checks it: a malformed one, or a function error, is a 502;
+- mock methods (SAM's CORS preflight) answer their fixed status, headers and body;
+- every answer API Gateway makes itself is shaped by the template's gateway responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote
+
+from . import policies, sam
+from .functions import FunctionError
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
+
+# Gateway response types API Gateway answers with here: their default status and message.
+MISSING_AUTHENTICATION_TOKEN = "MISSING_AUTHENTICATION_TOKEN"  # noqa: S105 - a response type, not a secret
+UNAUTHORIZED = "UNAUTHORIZED"
+ACCESS_DENIED = "ACCESS_DENIED"
+AUTHORIZER_FAILURE = "AUTHORIZER_FAILURE"
+AUTHORIZER_CONFIGURATION_ERROR = "AUTHORIZER_CONFIGURATION_ERROR"
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+BAD_GATEWAY = "DEFAULT_5XX"  # a function error or a malformed proxy answer: 502, no type of its own
+
+_DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
+    MISSING_AUTHENTICATION_TOKEN: (403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
+    UNAUTHORIZED: (401, "Unauthorized", "UnauthorizedException"),
+    ACCESS_DENIED: (403, "User is not authorized to access this resource", "AccessDeniedException"),
+    AUTHORIZER_FAILURE: (500, None, "AuthorizerFailureException"),
+    AUTHORIZER_CONFIGURATION_ERROR: (500, None, "AuthorizerConfigurationException"),
+    REQUEST_TOO_LARGE: (413, "Request Too Long", "RequestTooLongException"),
+    BAD_GATEWAY: (502, "Internal server error", None),
+}
+_DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
+_PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
+_HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive"}
+
+
+class Invokable(Protocol):
+    """What the gateway needs of a function: invoke it with an event (FunctionError if it raised)."""
+
+    def invoke(self, event: Any, request_id: str | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Request:
+    """An HTTP request as the server received it."""
+
+    method: str
+    path: str  # as sent, percent-encoded, without the query string
+    query: str  # the raw query string, without "?"
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    server_port: int
+    protocol: str = "HTTP/1.1"
+
+    def header(self, name: str) -> str | None:
+        """The last value of header `name` (any case), or None."""
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        return values[-1] if values else None
+
+
+@dataclass
+class Response:
+    """What the server sends back."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: sam.Method
+    resource_path: str
+    path_parameters: dict[str, str] | None
+
+
+def _segments(path: str) -> list[str]:
+    # Empty segments count: /auth/me/ is not /auth/me, as in API Gateway REST.
+    return [] if path == "/" else path[1:].split("/")
+
+
+def _match(resource_path: str, path: str) -> tuple[tuple[int, ...], dict[str, str]] | None:
+    """How specifically `resource_path` matches `path` (lower is more specific), and its parameters."""
+    template, actual = _segments(resource_path), _segments(path)
+    rank: list[int] = []
+    parameters: dict[str, str] = {}
+    for index, segment in enumerate(template):
+        greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
+        if greedy:
+            if index != len(template) - 1 or index >= len(actual) or not "".join(actual[index:]):
+                return None
+            parameters[greedy.group(1)] = "/".join(actual[index:])
+            return (*rank, 2), parameters
+        if index >= len(actual):
+            return None
+        variable = re.fullmatch(r"\{(\w+)\}", segment)
+        if variable and actual[index]:
+            parameters[variable.group(1)] = actual[index]
+            rank.append(1)
+        elif segment == actual[index]:
+            rank.append(0)
+        else:
+            return None
+    if len(actual) != len(template):
+        return None
+    return tuple(rank), parameters
+
+
+def _json_copy(value: Any) -> Any:
+    """A value as it arrives on the other side of Lambda's JSON boundary; ValueError if it cannot cross it."""
+    return json.loads(json.dumps(value, allow_nan=False))
+
+
+def _context_value(value: Any) -> str:
+    """API Gateway REST passes an authorizer's context values on as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    raise policies.PolicyError("context values must be strings, numbers or booleans")
+
+
+class Gateway:
+    """One REST API stage in front of in-process functions."""
+
+    def __init__(
+        self,
+        api: sam.Api,
+        functions: Mapping[str, Invokable],
+        region: str = sam.DEFAULT_REGION,
+        account_id: str = sam.LOCAL_ACCOUNT_ID,
+        api_id: str = sam.LOCAL_API_ID,
+    ):
+        self.api = api
+        self.functions = functions
+        self.region = region
+        self.account_id = account_id
+        self.api_id = api_id
+        self._resources: dict[str, dict[str, sam.Method]] = {}
+        for method in api.methods:
+            self._resources.setdefault(method.resource_path, {})[method.http_method] = method
+        self._cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
+        self._cache_lock = threading.Lock()
+
+    @property
+    def base_path(self) -> str:
+        """Every route's prefix: the stage, as in the deployed URL."""
+        return f"/{self.api.stage}"
+
+    # Routing
+
+    def route(self, method: str, path: str) -> _Route | None:
+        """The method of the most specific resource matching `path` (stage removed), if any."""
+        candidates = []
+        for resource_path, methods in self._resources.items():
+            matched = _match(resource_path, path)
+            if matched is not None:
+                candidates.append((matched[0], resource_path, matched[1], methods))
+        if not candidates:
+            return None
+        _, resource_path, parameters, methods = min(candidates, key=lambda candidate: candidate[0])
+        chosen = methods.get(method) or methods.get("ANY")
+        if chosen is None:
+            return None
+        return _Route(chosen, resource_path, parameters or None)
+
+    def handle(self, request: Request) -> Response:
+        """Answer `request` as the deployed stage would."""
+        request_id = str(uuid.uuid4())
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return self.gateway_response(REQUEST_TOO_LARGE, request_id)
+        decoded = unquote(request.path)
+        prefix = self.base_path
+        if decoded != prefix and not decoded.startswith(prefix + "/"):
+            return self.gateway_response(MISSING_AUTHENTICATION_TOKEN, request_id)
+        path = decoded[len(prefix) :] or "/"
+        route = self.route(request.method.upper(), path)
+        if route is None:
+            return self.gateway_response(MISSING_AUTHENTICATION_TOKEN, request_id)
+        if route.method.mock is not None:
+            return self._mock(route.method.mock, request_id)
+        event = self._proxy_event(request, route, path, request_id)
+        if route.method.authorizer is not None:
+            refusal = self._authorize(request, route, path, event, request_id)
+            if refusal is not None:
+                return refusal
+        function = route.method.function or ""
+        try:
+            result = _json_copy(self.functions[function].invoke(_json_copy(event), request_id))
+        except FunctionError as error:
+            log.warning("%s failed: %s: %s", function, error.error_type, error.error_message)
+            return self.gateway_response(BAD_GATEWAY, request_id)
+        except ValueError:
+            log.warning("%s returned a value that is not JSON", function)
+            return self.gateway_response(BAD_GATEWAY, request_id)
+        response = self._proxy_response(result, request, request_id)
+        if response is None:
+            log.warning("%s returned a malformed Lambda proxy response", function)
+            return self.gateway_response(BAD_GATEWAY, request_id)
+        return response
+
+    # Events
+
+    def _request_context(self, request: Request, route: _Route, path: str, request_id: str) -> dict[str, Any]:
+        now = time.time()
+        domain = request.header("Host") or f"127.0.0.1:{request.server_port}"
+        return {
+            "resourceId": uuid.uuid5(uuid.NAMESPACE_URL, route.resource_path).hex[:6],
+            "resourcePath": route.resource_path,
+            "httpMethod": request.method.upper(),
+            "extendedRequestId": base64.b64encode(uuid.uuid4().bytes[:10]).decode(),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "path": f"{self.base_path}{path}",
+            "accountId": self.account_id,
+            "protocol": request.protocol,
+            "stage": self.api.stage,
+            "domainPrefix": domain.split(".")[0].split(":")[0],
+            "requestTimeEpoch": int(now * 1000),
+            "requestId": request_id,
+            "identity": {
+                "cognitoIdentityPoolId": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "caller": None,
+                "sourceIp": request.source_ip,
+                "principalOrgId": None,
+                "accessKey": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": None,
+                "userAgent": request.header("User-Agent"),
+                "user": None,
+            },
+            "domainName": domain,
+            "apiId": self.api_id,
+        }
+
+    def _headers(self, request: Request) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+        pairs = list(request.headers)
+        forwarded = request.header("X-Forwarded-For")
+        extra = {
+            "X-Forwarded-For": f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip,
+            "X-Forwarded-Port": str(request.server_port),
+            "X-Forwarded-Proto": "http",
+        }
+        pairs = [(key, value) for key, value in pairs if key.lower() not in {name.lower() for name in extra}]
+        pairs.extend(extra.items())
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for key, value in pairs:
+            single[key] = value
+            multi.setdefault(key, []).append(value)
+        return single, multi
+
+    def _query(self, request: Request) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+        pairs = parse_qsl(request.query, keep_blank_values=True)
+        if not pairs:
+            return None, None
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for key, value in pairs:
+            single[key] = value
+            multi.setdefault(key, []).append(value)
+        return single, multi
+
+    def _is_binary(self, content_type: str | None) -> bool:
+        if not content_type:
+            return False
+        media_type = content_type.split(";")[0].strip().lower()
+        return any(
+            re.fullmatch(re.escape(kind.lower()).replace(r"\*", ".*"), media_type)
+            for kind in self.api.binary_media_types
+        )
+
+    def _proxy_event(self, request: Request, route: _Route, path: str, request_id: str) -> dict[str, Any]:
+        headers, multi_headers = self._headers(request)
+        query, multi_query = self._query(request)
+        binary = self._is_binary(request.header("Content-Type"))
+        body: str | None
+        if not request.body:
+            body = None
+        elif binary:
+            body = base64.b64encode(request.body).decode()
+        else:
+            body = request.body.decode("utf-8", errors="replace")
+        return {
+            "resource": route.resource_path,
+            "path": path,
+            "httpMethod": request.method.upper(),
+            "headers": headers,
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": multi_query,
+            "pathParameters": route.path_parameters,
+            "stageVariables": None,
+            "requestContext": self._request_context(request, route, path, request_id),
+            "body": body,
+            "isBase64Encoded": binary and body is not None,
+        }
+
+    # The authorizer
+
+    def method_arn(self, method: str, path: str) -> str:
+        """The ARN of this request's method, as authorizers receive it and their policies name it."""
+        return policies.method_arn(self.region, self.account_id, self.api_id, self.api.stage, method, path)
+
+    def _identity(self, authorizer: sam.Authorizer, request: Request) -> tuple[str, ...] | None:
+        """The values of the authorizer's identity sources; None when one is missing (401 at once)."""
+        query = dict(parse_qsl(request.query, keep_blank_values=True))
+        values = []
+        for source in authorizer.identity_sources:
+            value: str | None = None
+            if source.startswith("method.request.header."):
+                value = request.header(source.removeprefix("method.request.header."))
+            elif source.startswith("method.request.querystring."):
+                value = query.get(source.removeprefix("method.request.querystring."))
+            elif source.startswith("context."):
+                value = source
+            if not value:
+                return None
+            values.append(value)
+        return tuple(values)
+
+    def _authorize(
+        self, request: Request, route: _Route, path: str, event: dict[str, Any], request_id: str
+    ) -> Response | None:
+        """Run the method's authorizer; None when the request may go on (and `event` now holds its context)."""
+        authorizer = self.api.authorizers[route.method.authorizer or ""]
+        identity = self._identity(authorizer, request)
+        if identity is None:
+            return self.gateway_response(UNAUTHORIZED, request_id)
+        arn = self.method_arn(request.method.upper(), path)
+        started = time.monotonic()
+        cache_key = (authorizer.name, identity)
+        answer = self._cached(cache_key) if authorizer.ttl_seconds and identity else None
+        if answer is None:
+            if authorizer.kind == "token":
+                authorizer_event: dict[str, Any] = {
+                    "type": "TOKEN",
+                    "authorizationToken": identity[0] if identity else "",
+                    "methodArn": arn,
+                }
+            else:
+                authorizer_event = {"type": "REQUEST", "methodArn": arn, **event}
+                for key in ("body", "isBase64Encoded"):
+                    authorizer_event.pop(key, None)
+            try:
+                answer = self.functions[authorizer.function].invoke(_json_copy(authorizer_event), request_id)
+            except FunctionError as error:
+                if error.error_message == "Unauthorized":
+                    return self.gateway_response(UNAUTHORIZED, request_id)
+                log.warning("%s failed: %s: %s", authorizer.function, error.error_type, error.error_message)
+                return self.gateway_response(AUTHORIZER_FAILURE, request_id)
+        try:
+            if not isinstance(answer, dict) or not isinstance(answer.get("principalId"), str | int):
+                raise policies.PolicyError("the answer has no principalId")
+            decision = policies.evaluate(answer.get("policyDocument"), arn)
+            context = answer.get("context") or {}
+            if not isinstance(context, dict):
+                raise policies.PolicyError("context is not an object")
+            forwarded = {str(key): _context_value(value) for key, value in context.items()}
+        except policies.PolicyError as error:
+            log.warning("%s answered a policy API Gateway refuses: %s", authorizer.function, error)
+            return self.gateway_response(AUTHORIZER_CONFIGURATION_ERROR, request_id)
+        if authorizer.ttl_seconds and identity:
+            self._remember(cache_key, answer, authorizer.ttl_seconds)
+        if decision is policies.Decision.DENY:
+            return self.gateway_response(
+                ACCESS_DENIED, request_id, "User is not authorized to access this resource with an explicit deny"
+            )
+        if decision is policies.Decision.NOT_ALLOWED:
+            return self.gateway_response(ACCESS_DENIED, request_id)
+        event["requestContext"]["authorizer"] = {
+            "principalId": str(answer["principalId"]),
+            **forwarded,
+            "integrationLatency": int((time.monotonic() - started) * 1000),
+        }
+        return None
+
+    def _cached(self, key: tuple[str, tuple[str, ...]]) -> dict[str, Any] | None:
+        with self._cache_lock:
+            entry = self._cache.get(key)
+            if entry is None or entry[0] <= time.monotonic():
+                self._cache.pop(key, None)
+                return None
+            return entry[1]
+
+    def _remember(self, key: tuple[str, tuple[str, ...]], answer: dict[str, Any], ttl_seconds: int) -> None:
+        with self._cache_lock:
+            self._cache[key] = (time.monotonic() + ttl_seconds, answer)
+
+    # Answers
+
+    def _mock(self, mock: sam.MockIntegration, request_id: str) -> Response:
+        headers = [("Content-Type", mock.content_type), *mock.headers.items(), ("x-amzn-RequestId", request_id)]
+        return Response(mock.status, headers, mock.body.encode())
+
+    def _proxy_response(self, result: Any, request: Request, request_id: str) -> Response | None:
+        """The HTTP answer for a Lambda proxy result; None when API Gateway would call it malformed."""
+        if not isinstance(result, dict) or not set(result) <= _PROXY_RESPONSE_KEYS:
+            return None
+        status = result.get("statusCode")
+        if isinstance(status, str) and status.isdigit():
+            status = int(status)
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            return None
+        body, encoded = result.get("body"), result.get("isBase64Encoded", False)
+        headers, multi = result.get("headers") or {}, result.get("multiValueHeaders") or {}
+        if not isinstance(body, str | None) or not isinstance(encoded, bool):
+            return None
+        if not isinstance(headers, dict) or not isinstance(multi, dict):
+            return None
+        merged: dict[str, list[str]] = {}
+        for name, values in multi.items():
+            if not isinstance(values, list) or any(isinstance(value, dict | list) for value in values):
+                return None
+            merged[str(name)] = [str(value) for value in values if value is not None]
+        for name, value in headers.items():
+            if isinstance(value, dict | list):
+                return None
+            if value is not None and str(value) not in merged.get(str(name), []):
+                merged.setdefault(str(name), []).append(str(value))
+        payload = (body or "").encode()
+        if encoded and body and self._is_binary(request.header("Accept")):
+            try:
+                payload = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                return None
+        pairs = [(name, value) for name, values in merged.items() for value in values]
+        pairs = [(name, value) for name, value in pairs if name.lower() not in _HOP_BY_HOP]
+        if not any(name.lower() == "content-type" for name, _ in pairs):
+            pairs.append(("Content-Type", "application/json"))
+        pairs.append(("x-amzn-RequestId", request_id))
+        return Response(status, pairs, payload)
+
+    def gateway_response(self, kind: str, request_id: str, message: str | None = None) -> Response:
+        """API Gateway's own answer of type `kind`, shaped by the template's gateway responses."""
+        default_status, default_message, error_type = _DEFAULTS[kind]
+        message = message if message is not None else default_message
+        family = "DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX"
+        spec = self.api.gateway_responses.get(kind) or self.api.gateway_responses.get(family)
+        status = spec.status if spec is not None and spec.status is not None else default_status
+        templates = spec.templates if spec is not None and spec.templates else {"application/json": _DEFAULT_TEMPLATE}
+        content_type = "application/json" if "application/json" in templates else next(iter(templates))
+        body = (
+            templates[content_type]
+            .replace("$context.error.messageString", json.dumps(message))
+            .replace("$context.error.message", message or "")
+            .replace("$context.error.responseType", kind)
+            .replace("$context.requestId", request_id)
+        )
+        headers = [("Content-Type", content_type), *(spec.headers.items() if spec is not None else ())]
+        headers.append(("x-amzn-RequestId", request_id))
+        if error_type:
+            headers.append(("x-amzn-ErrorType", error_type))
+        return Response(status, headers, body.encode())

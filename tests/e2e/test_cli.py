@@ -1,0 +1,154 @@
+"""The `lambda-auth` command as a user runs it: invoke each event file, help, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.conftest import LocalStack
+from tests.e2e.conftest import ROOT, cli_command, cli_environment
+
+pytestmark = pytest.mark.e2e
+
+COMMAND_TIMEOUT_SECONDS = 120
+
+
+def lambda_auth(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own command, fixed arguments
+        [*cli_command(), *arguments],
+        cwd=ROOT,
+        env=cli_environment(**environment),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], exit_code: int) -> str:
+    assert result.returncode == exit_code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lambda-auth: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("function", "event", "status"),
+    [
+        ("SignupFunction", "signup.json", 200),
+        ("LoginFunction", "login.json", 403),  # a fresh store: nobody has signed up
+        ("MeFunction", "me.json", 401),  # the authorizer's user 1 does not exist in a fresh store
+    ],
+)
+def test_invoke_runs_an_event_file_and_prints_the_proxy_result_as_json(
+    tmp_path: Path, function: str, event: str, status: int
+) -> None:
+    result = lambda_auth("invoke", function, "--event", f"events/{event}", "--jwks", str(tmp_path / "jwks.json"))
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)  # stdout holds the result and nothing else
+    assert answer["statusCode"] == status
+    assert answer["headers"]["Content-Type"] == "application/json"
+    body = json.loads(answer["body"])
+    assert list(body) == ["authToken"] if status == 200 else body["code"].startswith("ERROR_CODE_")
+
+
+def test_invoke_of_the_authorizer_with_the_placeholder_token_prints_lambdas_error_and_fails(tmp_path: Path) -> None:
+    result = lambda_auth(
+        "invoke", "AuthorizerFunction", "--event", "events/authorizer.json", "--jwks", str(tmp_path / "jwks.json")
+    )
+    line = assert_one_line_error(result, 1)
+    assert "Unauthorized" in line and "401" in line
+    error = json.loads(result.stdout)
+    assert error["errorMessage"] == "Unauthorized" and error["errorType"] == "Exception"
+    assert isinstance(error["stackTrace"], list)
+
+
+def test_invoke_uses_the_endpoint_in_aws_endpoint_url_dynamodb_and_creates_the_table(
+    tmp_path: Path, stack: LocalStack
+) -> None:
+    result = lambda_auth(
+        "invoke",
+        "SignupFunction",
+        "--event",
+        "events/signup.json",
+        "--jwks",
+        str(tmp_path / "jwks.json"),
+        AWS_ENDPOINT_URL_DYNAMODB=stack.endpoint_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["statusCode"] == 200
+    client = boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+    assert "lambda-auth" in client.list_tables()["TableNames"]
+
+
+def test_the_key_file_is_created_once_and_reused(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys" / "jwks.json"
+    contents = []
+    for _ in range(2):
+        result = lambda_auth("invoke", "LoginFunction", "--event", "events/login.json", "--jwks", str(key_file))
+        assert result.returncode == 0, result.stderr
+        contents.append(key_file.read_text())
+    assert contents[0] == contents[1]
+    assert len(json.loads(contents[0])["keys"]) == 1
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["serve", "--help"], ["invoke", "--help"]])
+def test_every_command_has_help(arguments: list[str]) -> None:
+    result = lambda_auth(*arguments)
+    assert result.returncode == 0 and result.stdout.startswith("usage: lambda-auth")
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = lambda_auth("serve", "--port", str(port), "--jwks", str(tmp_path / "jwks.json"))
+    line = assert_one_line_error(result, 1)
+    assert f"port {port}" in line and "in use" in line
+    assert not (tmp_path / "jwks.json").exists()  # it failed before setting anything up
+
+
+def test_invoke_of_an_unknown_function_is_a_usage_error_naming_the_functions() -> None:
+    line = assert_one_line_error(lambda_auth("invoke", "NoSuchFunction", "--event", "events/me.json"), 2)
+    assert "SignupFunction" in line
+
+
+@pytest.mark.parametrize("content", [None, "{not json"])
+def test_an_unreadable_event_file_is_a_usage_error(tmp_path: Path, content: str | None) -> None:
+    event = tmp_path / "event.json"
+    if content is not None:
+        event.write_text(content)
+    assert_one_line_error(lambda_auth("invoke", "MeFunction", "--event", str(event)), 2)
+
+
+def test_a_key_file_that_is_not_a_jwk_set_is_a_one_line_error(tmp_path: Path) -> None:
+    key_file = tmp_path / "jwks.json"
+    key_file.write_text('{"keys": []}')
+    line = assert_one_line_error(
+        lambda_auth("invoke", "MeFunction", "--event", "events/me.json", "--jwks", str(key_file)), 1
+    )
+    assert str(key_file) in line
+
+
+def test_an_unreachable_dynamodb_endpoint_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    result = lambda_auth(
+        "invoke",
+        "MeFunction",
+        "--event",
+        "events/me.json",
+        "--jwks",
+        str(tmp_path / "jwks.json"),
+        AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{free_port}",
+    )
+    assert "cannot reach DynamoDB" in assert_one_line_error(result, 1)
