@@ -225,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     _configure_logging(args.verbose)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C stops it even where SIGINT came in ignored (a job started in the background by a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return serve(args) if args.command == "serve" else invoke(args)
     except CliError as error:

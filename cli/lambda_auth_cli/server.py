@@ -6,6 +6,7 @@ time taken: never a header, a query string or a body, where tokens and passwords
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,6 +101,8 @@ class LocalServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: AccessLog):
         self.gateway = gateway
         self.access_log = access_log
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
     @property
