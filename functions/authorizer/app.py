@@ -1,13 +1,18 @@
-"""REQUEST authorizer: an Allow policy for a valid token, API Gateway's 401 otherwise."""
+"""REQUEST authorizer: an Allow policy for a valid token, API Gateway's 401 otherwise.
+
+It logs with the standard library's logging, not Powertools (see observability.py):
+importing Powertools would bring botocore and the X-Ray SDK into its cold start.
+"""
 
 from typing import Any
 
 from lambda_auth import authorizer
 from lambda_auth.errors import Unauthorized
-from lambda_auth.observability import REQUEST_ID, logger
+from lambda_auth.observability import authorizer_logger as logger
+from lambda_auth.observability import with_invocation_keys
 
 
-@logger.inject_lambda_context(correlation_id_path=REQUEST_ID, log_event=False)
+@with_invocation_keys
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return authorizer.authorize(event)
