@@ -8,6 +8,8 @@ Rotation appends a key, so functions pick it up within `keys_cache_seconds`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -91,6 +93,26 @@ def _read_secret(arn: str) -> str:
     return str(value["SecretString"])
 
 
+def _same_key(old: jwk.JWK, new: jwk.JWK) -> bool:
+    return hmac.compare_digest(str(old.get("k", "")), str(new.get("k", "")))
+
+
+def carry_over(previous: KeySet | None, fresh: KeySet) -> KeySet:
+    """`fresh`, with each key that `previous` already held unchanged kept as its very object.
+
+    Verified tokens are remembered with the key object that decrypted them
+    (`tokens.VerifiedTokenCache`); keeping the object keeps them valid across refreshes,
+    while a key that was removed or replaced under its kid invalidates them.
+    """
+    if previous is None:
+        return fresh
+    by_kid = {
+        kid: previous.by_kid[kid] if kid in previous.by_kid and _same_key(previous.by_kid[kid], key) else key
+        for kid, key in fresh.by_kid.items()
+    }
+    return KeySet(by_kid=by_kid, current_kid=fresh.current_kid)
+
+
 class KeyStore:
     """Loads the key set on first use and again once `max_age` seconds have passed."""
 
@@ -100,9 +122,11 @@ class KeyStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
+        self._digest: bytes | None = None  # of the text last parsed, to tell an unchanged set
         self._loaded_at = 0.0
 
     def get(self) -> KeySet:
+        """The key set, read again first when it is older than `max_age`."""
         now = self._clock()
         keys = self._keys
         if keys is not None and now - self._loaded_at < self._max_age:
@@ -110,7 +134,11 @@ class KeyStore:
         with self._lock:
             if self._keys is None or now - self._loaded_at >= self._max_age:
                 try:
-                    self._keys = parse_key_set(self._read())
+                    text = self._read()
+                    digest = hashlib.sha256(text.encode()).digest()
+                    if digest != self._digest or self._keys is None:  # unchanged: the same set, the same objects
+                        self._keys = carry_over(self._keys, parse_key_set(text))
+                        self._digest = digest
                 except Exception:
                     if self._keys is None:
                         raise
