@@ -3,6 +3,10 @@
 The set lives in AWS Secrets Manager (AUTH_JWKS_SECRET_ARN) or, locally, in a file
 (AUTH_JWKS_FILE). The last key of the set issues new tokens; every key in it verifies.
 Rotation appends a key, so functions pick it up within `keys_cache_seconds`.
+
+The secret is read with `secretsmanager`, a standard-library client, not boto3: the
+authorizer reads it at cold start, where importing boto3 would cost more than the rest
+of that cold start together.
 """
 
 from __future__ import annotations
@@ -87,10 +91,13 @@ def _read_file(path: str) -> str:
 
 
 def _read_secret(arn: str) -> str:
-    import boto3  # only deployed functions read the secret; the import stays off local paths
+    # Imported here: local runs and tests read a file and never need the HTTP client.
+    from . import secretsmanager
 
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
-    return str(value["SecretString"])
+    try:
+        return secretsmanager.get_secret_string(arn)
+    except secretsmanager.SecretsManagerError as error:
+        raise KeySetError(str(error)) from None
 
 
 def _same_key(old: jwk.JWK, new: jwk.JWK) -> bool:
