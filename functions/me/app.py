@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from lambda_auth import auth, http
+from lambda_auth import http, profiles
 from lambda_auth.observability import REQUEST_ID, logger, metrics, tracer
 
 
@@ -11,4 +11,4 @@ from lambda_auth.observability import REQUEST_ID, logger, metrics, tracer
 @tracer.capture_lambda_handler
 @http.api
 def lambda_handler(event: http.Event) -> dict[str, Any]:
-    return auth.profile(http.authorized_user_id(event))
+    return profiles.profile(http.authorized_user_id(event))

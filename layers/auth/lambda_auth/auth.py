@@ -1,6 +1,7 @@
-"""The domain: signup, login and profile, as Xano's auth endpoints define them.
+"""The domain: signup and login, as Xano's auth endpoints define them.
 
-Plain Python in and out; errors are the typed ones in `errors`.
+Plain Python in and out; errors are the typed ones in `errors`. The profile that
+/auth/me returns is in `profiles`, so that the me function imports none of this.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from . import keys, limits, passwords, tokens, users
-from .errors import ACCOUNT_IN_USE, INVALID_CREDENTIALS, AccessDenied, Unauthorized
+from .errors import ACCOUNT_IN_USE, INVALID_CREDENTIALS, AccessDenied
 from .observability import logger, metrics
 from .settings import current as current_settings
 from .validation import login_input, signup_input
@@ -77,11 +78,3 @@ def login(document: dict[str, Any], source_ip: str | None = None) -> str:
     metrics.add_metric(name="Login", unit=MetricUnit.Count, value=1)
     logger.info("user logged in", extra={"user_id": credentials.user_id})
     return _token_for(credentials.user_id)
-
-
-def profile(user_id: int) -> dict[str, Any]:
-    """The record /auth/me returns: exactly id, created_at, name and email."""
-    user = users.get_user(user_id)
-    if user is None:
-        raise Unauthorized("the token's user no longer exists")
-    return {"id": user.id, "created_at": user.created_at, "name": user.name, "email": user.email}
