@@ -13,6 +13,7 @@ import importlib.util
 import re
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,13 +46,15 @@ class LambdaContext:
     log_stream_name: str = "local"
 
     def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
         if not self.invoked_function_arn:
             self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
         if not self.log_group_name:
             self.log_group_name = f"/aws/lambda/{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
+        """Milliseconds left before the function's timeout (not enforced locally)."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class FunctionError(Exception):
@@ -116,7 +119,11 @@ def _handler_file(code_dir: Path, module_path: str) -> Path:
 
 
 def load_module(code_dir: Path, module_path: str = "app", layer_dirs: tuple[Path, ...] = ()) -> ModuleType:
-    """Import the handler module `module_path` of the function in `code_dir`, once, under a name of its own."""
+    """Import the handler module `module_path` of the function in `code_dir`, once, under a name of its own.
+
+    The module is loaded from its file (`a.b` is `a/b.py`), so a handler module inside a
+    package cannot use relative imports; its absolute imports of the folder's modules work.
+    """
     code_dir = code_dir.resolve()
     unique = _unique_name(code_dir) if module_path == "app" else f"{_unique_name(code_dir)}_{module_path}"
     unique = re.sub(r"\W", "_", unique)
