@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,18 +18,37 @@ LOCAL_AWS_ENVIRONMENT = {
 }
 
 
+class _OneRequestAtATime:
+    """DynamoDB applies each request atomically (a conditional update, an ADD, a transaction);
+    moto's backend takes no locks, so concurrent requests could interleave inside one. This
+    WSGI wrapper lets moto handle one request at a time, as the guarantees need."""
+
+    def __init__(self, app: Any):
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
 @contextmanager
 def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[str]:
     """Run moto's DynamoDB on a free loopback port; yield its endpoint URL. Data lives in memory."""
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
-    server.start()
+    app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="embedded-dynamodb", daemon=True)
+    thread.start()
     try:
-        bound_host, port = server.get_host_and_port()
+        bound_host, port = str(server.server_address[0]), int(server.server_address[1])
         yield f"http://{bound_host}:{port}"
     finally:
-        server.stop()
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def use_local_aws(endpoint_url: str) -> None:
