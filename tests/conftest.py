@@ -65,26 +65,13 @@ def load_function(name: str) -> ModuleType:
     return functions.load_module(ROOT / "functions" / name)
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of Lambda's context object that Powertools reads."""
-
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 @pytest.fixture(scope="session")
 def handlers(stack: LocalStack) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     """Each function's lambda_handler, called with an event and a fresh context."""
 
     def bind(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         handler = load_function(name).lambda_handler
-        return lambda event: handler(event, LambdaContext(function_name=name))
+        return lambda event: handler(event, functions.LambdaContext(function_name=name))
 
     return {name: bind(name) for name in ("signup", "login", "me", "authorizer")}
 
