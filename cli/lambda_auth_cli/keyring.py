@@ -24,7 +24,8 @@ from lambda_auth.keys import new_key, parse_key_set
 class KeyLocation(Protocol):
     """Where a JWK Set is kept."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def read(self) -> dict[str, Any]: ...
 
@@ -141,14 +142,26 @@ def prune(
     return {"keys": kept}, removed
 
 
-def stack_output(stack_name: str, output_key: str, client: Any = None) -> str:
-    """One output of a deployed CloudFormation stack, e.g. TokenKeysSecretArn."""
+def _describe_stack(stack_name: str, client: Any) -> dict[str, Any]:
     if client is None:
         import boto3
 
         client = boto3.client("cloudformation")
-    stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
-    for output in stacks[0].get("Outputs", []):
+    stack: dict[str, Any] = client.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return stack
+
+
+def stack_output(stack_name: str, output_key: str, client: Any = None) -> str:
+    """One output of a deployed CloudFormation stack, e.g. TokenKeysSecretArn."""
+    for output in _describe_stack(stack_name, client).get("Outputs", []):
         if output["OutputKey"] == output_key:
             return str(output["OutputValue"])
     raise LookupError(f"stack {stack_name} has no output {output_key}")
+
+
+def stack_parameter(stack_name: str, parameter_key: str, client: Any = None) -> str:
+    """One parameter value of a deployed CloudFormation stack, e.g. TokenTtlSeconds."""
+    for parameter in _describe_stack(stack_name, client).get("Parameters", []):
+        if parameter["ParameterKey"] == parameter_key:
+            return str(parameter["ParameterValue"])
+    raise LookupError(f"stack {stack_name} has no parameter {parameter_key}")

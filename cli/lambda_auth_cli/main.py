@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from . import runtime, sam
+from . import keyring, runtime, sam, template
 from .functions import FunctionError, LocalFunction
 from .runtime import CliError
 
@@ -62,6 +62,29 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("function", metavar="FUNCTION", help="the function's logical id, e.g. SignupFunction")
     invoke.add_argument("--event", "-e", required=True, type=Path, help="a JSON event file, e.g. events/signup.json")
     _common_arguments(invoke)
+
+    keys = commands.add_parser(
+        "keys",
+        help="list, rotate or prune the token keys (the local key file, or a stack's secret)",
+        description=(
+            "Manage the JWK Set that encrypts tokens. `rotate` adds a new key that issues every token from "
+            "then on; the earlier keys keep verifying the tokens they issued. `prune` removes the keys whose "
+            "every token has expired. Deployed functions pick a change up within AUTH_KEYS_CACHE_SECONDS."
+        ),
+    )
+    keys.add_argument("action", choices=["list", "rotate", "prune"], help="what to do")
+    where = keys.add_mutually_exclusive_group()
+    where.add_argument(
+        "--jwks", type=Path, default=runtime.DEFAULT_KEY_FILE, metavar="PATH", help="the local key file (default)"
+    )
+    where.add_argument("--stack", metavar="NAME", help="a deployed stack: its TokenKeysSecretArn output's secret")
+    keys.add_argument(
+        "--token-ttl",
+        type=int,
+        metavar="SECONDS",
+        help="the longest token lifetime, for prune (default: the stack's TokenTtlSeconds, or the template's)",
+    )
+    keys.add_argument("--verbose", "-v", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -211,6 +234,48 @@ def invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_location(args: argparse.Namespace) -> tuple[keyring.KeyLocation, int]:
+    """Where the keys are, and the longest lifetime of a token they issue."""
+    if args.stack:
+        import boto3
+
+        cloudformation = boto3.client("cloudformation")
+        secret = keyring.KeySecret(keyring.stack_output(args.stack, "TokenKeysSecretArn", cloudformation))
+        ttl = args.token_ttl or int(keyring.stack_parameter(args.stack, "TokenTtlSeconds", cloudformation))
+        return secret, ttl
+    if not args.jwks.exists():
+        raise CliError(f"no key file at {args.jwks}; `lambda-auth serve` creates one on its first start")
+    default_ttl = int(template.load()["Parameters"]["TokenTtlSeconds"]["Default"])
+    return keyring.KeyFile(args.jwks), args.token_ttl or default_ttl
+
+
+def keys(args: argparse.Namespace) -> int:
+    """List, rotate or prune the token keys; never print a key's secret."""
+    try:
+        location, token_ttl = _key_location(args)
+        document = location.read()
+        if args.action == "rotate":
+            document, kid = keyring.rotate(document)
+            location.write(document)
+            _print(sys.stdout, f"{PROGRAM}: added key {kid} to {location.description}; it issues new tokens now")
+        elif args.action == "prune":
+            document, removed = keyring.prune(document, token_ttl)
+            if removed:
+                location.write(document)
+            gone = ", ".join(removed) if removed else "none: every key may still have live tokens"
+            _print(sys.stdout, f"{PROGRAM}: pruned from {location.description}: {gone}")
+        for position, key in enumerate(document["keys"]):
+            role = "issues and verifies" if position == len(document["keys"]) - 1 else "verifies"
+            created = key.get("created_at")
+            when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(created)) if created else "creation time unknown"
+            _print(sys.stdout, f"  {key.get('kid')}  {role}  ({when})")
+    except CliError:
+        raise
+    except Exception as error:  # AWS, file and JSON errors alike: one line, no traceback
+        raise CliError(f"keys {args.action}: {type(error).__name__}: {error}") from None
+    return 0
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
@@ -228,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C stops it even where SIGINT came in ignored (a job started in the background by a script).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return serve(args) if args.command == "serve" else invoke(args)
+        command = {"serve": serve, "invoke": invoke, "keys": keys}[args.command]
+        return command(args)
     except CliError as error:
         _print(sys.stderr, f"{PROGRAM}: {error}")
         return error.exit_code

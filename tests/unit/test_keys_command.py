@@ -1,0 +1,98 @@
+"""`lambda-auth keys`: list, rotate and prune the token keys, locally or in a stack's secret."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambda_auth.keys import new_key, parse_key_set
+from lambda_auth_cli.main import main
+
+DAY = 86400
+
+
+def key_file(tmp_path: Path, *keys: dict[str, object]) -> Path:
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": list(keys)}))
+    return path
+
+
+def test_rotate_adds_a_current_key_to_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = key_file(tmp_path, new_key("initial"))
+    assert main(["keys", "rotate", "--jwks", str(path)]) == 0
+    keys = parse_key_set(path.read_text())
+    assert next(iter(keys.by_kid)) == "initial" and keys.current_kid != "initial"
+    assert f"added key {keys.current_kid}" in capsys.readouterr().out
+
+
+def test_prune_removes_only_keys_whose_tokens_have_all_expired(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_ago = int(time.time()) - 3 * DAY
+    recent = int(time.time()) - 60
+    path = key_file(
+        tmp_path,
+        new_key("first"),
+        {**new_key("second"), "created_at": long_ago},
+        {**new_key("third"), "created_at": recent},
+    )
+    assert main(["keys", "prune", "--jwks", str(path), "--token-ttl", str(DAY)]) == 0
+    assert list(parse_key_set(path.read_text()).by_kid) == ["second", "third"]
+    assert "pruned from" in capsys.readouterr().out
+
+
+def test_listing_never_prints_a_keys_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = new_key("initial")
+    path = key_file(tmp_path, key)
+    for action in ("list", "rotate", "prune"):
+        assert main(["keys", action, "--jwks", str(path)]) == 0
+    output = capsys.readouterr()
+    secrets = [entry["k"] for entry in json.loads(path.read_text())["keys"]]
+    assert key["k"] in secrets
+    for secret in secrets:
+        assert secret not in output.out + output.err
+
+
+def test_a_missing_key_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "rotate", "--jwks", str(tmp_path / "nope.json")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no key file" in error
+
+
+@mock_aws
+def test_rotate_and_prune_the_secret_of_a_deployed_stack(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    secrets = boto3.client("secretsmanager")
+    arn = secrets.create_secret(Name="auth-keys", SecretString=json.dumps(new_key("initial")))["ARN"]
+    template = {
+        "Parameters": {"TokenTtlSeconds": {"Type": "Number", "Default": 86400}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"TokenKeysSecretArn": {"Value": arn}},
+    }
+    boto3.client("cloudformation").create_stack(
+        StackName="auth",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "TokenTtlSeconds", "ParameterValue": "3600"}],
+    )
+    assert main(["keys", "rotate", "--stack", "auth"]) == 0
+    stored = parse_key_set(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    assert next(iter(stored.by_kid)) == "initial" and len(stored.by_kid) == 2
+    assert main(["keys", "prune", "--stack", "auth"]) == 0
+    assert "none: every key may still have live tokens" in capsys.readouterr().out
+
+
+@mock_aws
+def test_an_unknown_stack_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert main(["keys", "list", "--stack", "nowhere"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
