@@ -45,6 +45,9 @@ integration: $(BIN)/.installed
 e2e: $(BIN)/.installed $(SDK_DEPS) ## the local server over real HTTP, the Xano SDK included
 	$(BIN)/pytest tests/e2e
 
+bench: $(BIN)/.installed ## each route against its floor, one table; fails when a goal is not met
+	$(BIN)/python -m bench.run
+
 # The SAM CLI lives in its own environment: it pins its own boto3.
 $(SAM_ENV)/.installed:
 	@test -x $(SAM_ENV)/bin/python || $(PYTHON) -m venv $(SAM_ENV)
