@@ -126,6 +126,13 @@ def test_missing_credentials_are_named() -> None:
         Credentials.from_environment({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"})
 
 
+def test_reading_a_secret_without_credentials_names_the_secret_and_what_is_missing() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys-AbCdEf"
+    with pytest.raises(SecretsManagerError) as failure:
+        secretsmanager.get_secret_string(arn, {"AWS_REGION": "us-east-1"})
+    assert arn in str(failure.value) and "AWS_ACCESS_KEY_ID" in str(failure.value)
+
+
 def test_the_secret_key_and_session_token_never_appear_in_a_repr() -> None:
     shown = repr(Credentials("AKIAEXAMPLE", "s3cr3t-value", "t0ken-value"))
     assert "AKIAEXAMPLE" in shown

@@ -173,7 +173,10 @@ def get_secret_string(
     env = os.environ if env is None else env
     region = _region(secret_id, env)
     url = endpoint(region, env) + "/"
-    credentials = Credentials.from_environment(env)
+    try:
+        credentials = Credentials.from_environment(env)
+    except SecretsManagerError as error:
+        raise SecretsManagerError(f"cannot read the secret {secret_id}: {error}") from None
     body = json.dumps({"SecretId": secret_id}).encode()
     reason = "no attempt made"
     for _ in range(max(1, attempts)):

@@ -165,9 +165,10 @@ class VerifiedTokenCache:
         if entry is not None:
             if entry.valid_from <= now < entry.claims.expires_at and keys.by_kid.get(entry.kid) is entry.key:
                 return entry.claims
-            self._entries.pop(token, None)  # out of its time, or its key is gone: verify in full
+            with self._lock:
+                self._entries.pop(token, None)  # out of its time, or its key is gone: verify in full
         verified = _verified(keys, token, now)
-        with self._lock:  # eviction iterates the dict, which another thread must not change meanwhile
+        with self._lock:  # eviction iterates the dict: every change to it holds the lock
             while len(self._entries) >= self._max_entries and token not in self._entries:
                 del self._entries[next(iter(self._entries))]
             self._entries[token] = verified
