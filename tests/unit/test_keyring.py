@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import stat
+import uuid
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from jwcrypto.common import base64url_decode
-from moto import mock_aws
 
 from lambda_auth import tokens
 from lambda_auth.errors import Unauthorized
 from lambda_auth.keys import KeySetError, KeyStore, new_key, parse_key_set
 from lambda_auth_cli import keyring
+from tests.conftest import LocalStack
 
 DAY = 86400
 T0 = 1_800_000_000
@@ -107,13 +108,11 @@ def test_functions_pick_up_a_rotated_key_file_when_their_cache_expires(tmp_path:
     assert store.get().current_kid == kid
 
 
-@mock_aws
-def test_rotation_on_the_stacks_secret_turns_the_first_bare_key_into_a_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = boto3.client("secretsmanager")
+def test_rotation_on_the_stacks_secret_turns_the_first_bare_key_into_a_set(stack: LocalStack) -> None:
+    client = boto3.client("secretsmanager", endpoint_url=stack.endpoint_url)
     # The stack's first secret: one bare oct JWK, as GenerateSecretString makes it.
     first = new_key("initial")
-    arn = client.create_secret(Name="lambda-auth-keys", SecretString=json.dumps(first))["ARN"]
+    arn = client.create_secret(Name=f"keys-{uuid.uuid4().hex}", SecretString=json.dumps(first))["ARN"]
     secret = keyring.KeySecret(arn, client)
     rotated, kid = keyring.rotate(secret.read())
     secret.write(rotated)
@@ -122,16 +121,15 @@ def test_rotation_on_the_stacks_secret_turns_the_first_bare_key_into_a_set(monke
     assert stored["keys"][0]["k"] == first["k"]
 
 
-@mock_aws
-def test_the_secret_is_found_from_the_stacks_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def test_the_secret_is_found_from_the_stacks_outputs(stack: LocalStack) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lambda-auth-keys-AbCdEf"
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {"TokenKeysSecretArn": {"Value": arn}},
     }
-    cloudformation = boto3.client("cloudformation")
-    cloudformation.create_stack(StackName="auth", TemplateBody=json.dumps(template))
-    assert keyring.stack_output("auth", "TokenKeysSecretArn", cloudformation) == arn
+    cloudformation = boto3.client("cloudformation", endpoint_url=stack.endpoint_url)
+    name = f"auth-{uuid.uuid4().hex[:8]}"
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    assert keyring.stack_output(name, "TokenKeysSecretArn", cloudformation) == arn
     with pytest.raises(LookupError):
-        keyring.stack_output("auth", "NoSuchOutput", cloudformation)
+        keyring.stack_output(name, "NoSuchOutput", cloudformation)

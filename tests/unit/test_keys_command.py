@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from lambda_auth.keys import new_key, parse_key_set
 from lambda_auth_cli.main import main
+from tests.conftest import LocalStack
 
 DAY = 86400
 
@@ -64,35 +65,34 @@ def test_a_missing_key_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.C
     assert error.count("\n") == 1 and "no key file" in error
 
 
-@mock_aws
 def test_rotate_and_prune_the_secret_of_a_deployed_stack(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint_url)  # every AWS client of the command
     secrets = boto3.client("secretsmanager")
-    arn = secrets.create_secret(Name="auth-keys", SecretString=json.dumps(new_key("initial")))["ARN"]
+    name = f"auth-{uuid.uuid4().hex[:8]}"
+    arn = secrets.create_secret(Name=name, SecretString=json.dumps(new_key("initial")))["ARN"]
     template = {
         "Parameters": {"TokenTtlSeconds": {"Type": "Number", "Default": 86400}},
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {"TokenKeysSecretArn": {"Value": arn}},
     }
     boto3.client("cloudformation").create_stack(
-        StackName="auth",
+        StackName=name,
         TemplateBody=json.dumps(template),
         Parameters=[{"ParameterKey": "TokenTtlSeconds", "ParameterValue": "3600"}],
     )
-    assert main(["keys", "rotate", "--stack", "auth"]) == 0
+    assert main(["keys", "rotate", "--stack", name]) == 0
     stored = parse_key_set(secrets.get_secret_value(SecretId=arn)["SecretString"])
     assert next(iter(stored.by_kid)) == "initial" and len(stored.by_kid) == 2
-    assert main(["keys", "prune", "--stack", "auth"]) == 0
+    assert main(["keys", "prune", "--stack", name]) == 0
     assert "none: every key may still have live tokens" in capsys.readouterr().out
 
 
-@mock_aws
 def test_an_unknown_stack_is_a_one_line_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint_url)
     assert main(["keys", "list", "--stack", "nowhere"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
