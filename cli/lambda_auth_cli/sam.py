@@ -1,6 +1,6 @@
 """template.yaml as SAM translates it, reduced to what the local API needs.
 
-The AWS::Serverless::Api becomes the OpenAPI (swagger) document API Gateway imports:
+The AWS::Serverless::Api becomes the OpenAPI document API Gateway imports:
 its paths and integrations, its authorizers, its gateway responses and CORS mocks. The
 functions become AWS::Lambda::Function resources with Globals merged in. This module
 reads both, resolving the few intrinsic functions they hold to local values, so the
@@ -9,6 +9,7 @@ local server follows the template instead of a second route table.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -134,6 +135,8 @@ def translate(path: Path = template.TEMPLATE_PATH) -> dict[str, Any]:
             if isinstance(properties.get(key), str):
                 properties[key] = f"s3://{LOCAL_BUCKET}/{properties[key]}"
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)  # the translator needs a region
+    # Offline, the translator warns that it has no feature-toggle config; nothing to act on.
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
     try:
         translated: dict[str, Any] = transform(document, {}, _NoManagedPolicies())
     except Exception as error:  # the translator's errors are many types; each has a readable message
@@ -340,7 +343,9 @@ def _api(logical_id: str, resource: dict[str, Any], translated: dict[str, Any], 
     if not isinstance(body, dict):
         raise TemplateError(f"{logical_id} has no inline API definition (DefinitionUri is not supported locally)")
     authorizers: dict[str, Authorizer] = {}
-    for name, definition in (body.get("securityDefinitions") or {}).items():
+    # OpenAPI 3 keeps security schemes under components; swagger 2 under securityDefinitions.
+    schemes = (body.get("components") or {}).get("securitySchemes") or body.get("securityDefinitions") or {}
+    for name, definition in schemes.items():
         spec = definition.get(_AUTHORIZER)
         if not spec:
             continue

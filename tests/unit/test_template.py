@@ -6,17 +6,15 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from jwcrypto.common import base64url_decode
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
 from lambda_auth import http, tokens, users
 from lambda_auth.errors import AccessDenied, AuthError, NotFound, TooManyRequests, Unauthorized
 from lambda_auth.keys import KEY_BYTES, KeySetError, parse_key_set
+from lambda_auth_cli import sam
 from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, load
 
 FUNCTIONS = {
@@ -42,24 +40,10 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
     return dict(template["Resources"])
 
 
-class _NoManagedPolicies:
-    """SAM asks for the map of AWS managed policy names only when a policy is named; none is."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 @pytest.fixture(scope="module")
-def translated() -> Iterator[dict[str, Any]]:
-    sam = yaml_parse(TEMPLATE_PATH.read_text())
-    for resource in sam["Resources"].values():
-        properties = resource.get("Properties", {})
-        for uri in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(uri), str):
-                properties[uri] = f"s3://local/{properties[uri]}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        yield transform(sam, {}, _NoManagedPolicies())
+def translated() -> dict[str, Any]:
+    """The template as SAM's transform turns it into CloudFormation (what the local server runs)."""
+    return sam.translate()
 
 
 def of_type(cloudformation: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -168,12 +152,23 @@ def test_translated_cors_preflights_need_no_token(swagger: dict[str, Any]) -> No
 
 
 def test_translated_authorizer_is_request_type_uncached_without_identity_source(swagger: dict[str, Any]) -> None:
-    assert set(swagger["securityDefinitions"]) == {AUTHORIZER}
-    authorizer = swagger["securityDefinitions"][AUTHORIZER]["x-amazon-apigateway-authorizer"]
+    schemes = swagger["components"]["securitySchemes"]
+    assert set(schemes) == {AUTHORIZER}
+    authorizer = schemes[AUTHORIZER]["x-amazon-apigateway-authorizer"]
     assert authorizer["type"] == "request"
     assert authorizer["authorizerResultTtlInSeconds"] == 0
     assert "identitySource" not in authorizer
     assert authorizer["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+
+
+def test_the_api_has_only_its_own_stage(resources: dict[str, Any], translated: dict[str, Any]) -> None:
+    # Without an OpenAPI 3 body, SAM also deploys a default stage named "Stage": a second
+    # URL without the stage's throttling and access logs.
+    assert resources["AuthApi"]["Properties"]["OpenApiVersion"].startswith("3.")
+    stages = of_type(translated, "AWS::ApiGateway::Stage").values()
+    assert [stage["Properties"]["StageName"] for stage in stages] == [{"Ref": "StageName"}]
+    for deployment in of_type(translated, "AWS::ApiGateway::Deployment").values():
+        assert "StageName" not in deployment["Properties"]
 
 
 def test_api_gateway_may_invoke_the_authorizer(translated: dict[str, Any]) -> None:
