@@ -16,7 +16,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from jwcrypto import jwk
 
+from lambda_auth import tokens
 from lambda_auth.keys import new_key
 from lambda_auth_cli import dynamodb, functions
 
@@ -94,6 +96,20 @@ def event(name: str, source_ip: str | None = None, **changes: Any) -> dict[str, 
 def random_ip() -> str:
     """An address in 198.18.0.0/15, the range set aside for tests."""
     return f"198.{random.randint(18, 19)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+@pytest.fixture
+def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token `tokens` decrypted during the test, in order (a cache hit decrypts none)."""
+    seen: list[str] = []
+    real: Callable[[str, jwk.JWK], object] = tokens._decrypt
+
+    def counting(token: str, key: jwk.JWK) -> object:
+        seen.append(token)
+        return real(token, key)
+
+    monkeypatch.setattr(tokens, "_decrypt", counting)
+    return seen
 
 
 def unique_email(prefix: str = "user") -> str:

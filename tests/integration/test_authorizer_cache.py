@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from jwcrypto import jwk
 
 from lambda_auth import authorizer, keys, tokens
 from tests.conftest import event
@@ -18,19 +17,6 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 def request(token: str) -> dict[str, Any]:
     return event("authorizer", headers={"Authorization": f"Bearer {token}"})
-
-
-@pytest.fixture
-def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    real: Callable[[str, jwk.JWK], object] = tokens._decrypt
-
-    def counting(token: str, key: jwk.JWK) -> object:
-        seen.append(token)
-        return real(token, key)
-
-    monkeypatch.setattr(tokens, "_decrypt", counting)
-    return seen
 
 
 def test_a_token_seen_before_is_answered_from_the_cache_with_the_same_policy(

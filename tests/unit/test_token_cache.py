@@ -7,7 +7,7 @@ decryptions (`tokens._decrypt`), never by timing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,20 +36,6 @@ def keys() -> KeySet:
 @pytest.fixture
 def cache() -> tokens.VerifiedTokenCache:
     return tokens.VerifiedTokenCache(max_entries=100)
-
-
-@pytest.fixture
-def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every token the cache decrypted, in order."""
-    seen: list[str] = []
-    real: Callable[[str, jwk.JWK], object] = tokens._decrypt
-
-    def counting(token: str, key: jwk.JWK) -> object:
-        seen.append(token)
-        return real(token, key)
-
-    monkeypatch.setattr(tokens, "_decrypt", counting)
-    return seen
 
 
 @contextmanager
