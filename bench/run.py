@@ -12,8 +12,10 @@ Floors:
   same key (`JWE()`, `deserialize(token, key)`, `payload`);
 - authorizer, warm, seen token: an absolute 10 µs;
 - /auth/me: one bare GetItem (boto3, consistent read) of the same item on the same endpoint;
-- login: argon2 verification with the same parameters, plus the BatchGetItem and the
-  GetItem that login makes, with boto3;
+- login: argon2 verification with the same parameters, plus the DynamoDB calls a
+  successful login makes, with boto3: the two attempt counters counted (UpdateItem), the
+  credentials read (GetItem), the email's counter cleared (DeleteItem) and the address's
+  attempt taken back (UpdateItem);
 - signup: argon2 hashing with the same parameters, plus the two UpdateItems and the
   TransactWriteItems that signup makes, with boto3.
 """
@@ -387,15 +389,37 @@ class Bench:
                 answer = login(login_event, context)
                 assert answer["statusCode"] == 200, answer
 
-            attempt_keys = [
-                {"pk": {"S": f"limit#login-email#{email}"}},
-                {"pk": {"S": f"limit#login-ip#{SOURCE_IP}"}},
-            ]
+            email_counter = {"pk": {"S": f"limit#bench-floor-email#{run}"}}
+            address_counter = {"pk": {"S": f"limit#bench-floor-ip#{run}"}}
+            for counter in (email_counter, address_counter):
+                client.put_item(
+                    TableName=TABLE,
+                    Item={**counter, "attempts": {"N": "0"}, "window_ends_at": {"N": str(int(time.time()) + 86400)}},
+                )
+
+            def count_attempt(counter: dict[str, Any], change: str, condition: str) -> None:
+                client.update_item(
+                    TableName=TABLE,
+                    Key=counter,
+                    UpdateExpression="ADD #attempts :change",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#attempts": "attempts", "#window_ends_at": "window_ends_at"}
+                    if "window_ends_at" in condition
+                    else {"#attempts": "attempts"},
+                    ExpressionAttributeValues={":change": {"N": change}, ":now": {"N": str(int(time.time()))}}
+                    if ":now" in condition
+                    else {":change": {"N": change}, ":zero": {"N": "0"}},
+                    ReturnValues="ALL_NEW",
+                )
 
             def login_floor(_: int) -> None:
-                client.batch_get_item(RequestItems={TABLE: {"Keys": attempt_keys, "ConsistentRead": True}})
+                count_attempt(email_counter, "1", "#window_ends_at > :now")
+                count_attempt(address_counter, "1", "#window_ends_at > :now")
                 client.get_item(TableName=TABLE, Key={"pk": {"S": f"email#{email}"}}, ConsistentRead=True)
                 hasher.verify(encoded, PASSWORD)
+                # The floor keeps its counter to reuse it; login deletes the email's: one write each.
+                count_attempt(email_counter, "-1", "#attempts > :zero")
+                count_attempt(address_counter, "-1", "#attempts > :zero")
 
             login_samples, login_floor_samples = paired(login_route, login_floor, rounds)
 

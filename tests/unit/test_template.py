@@ -301,8 +301,7 @@ def grants(translated: dict[str, Any], function: str) -> set[tuple[str, str]]:
             "LoginFunction",
             {
                 ("dynamodb:GetItem", "UsersTable"),
-                ("dynamodb:BatchGetItem", "UsersTable"),  # the brute-force counters, read in one request
-                ("dynamodb:UpdateItem", "UsersTable"),
+                ("dynamodb:UpdateItem", "UsersTable"),  # the brute-force counters and a re-hash
                 ("dynamodb:DeleteItem", "UsersTable"),  # a successful login clears its email's failures
                 ("secretsmanager:GetSecretValue", "TokenKeys"),
             },

@@ -37,7 +37,7 @@ def signup(document: dict[str, Any], source_ip: str | None = None) -> str:
     """
     request = signup_input(document)
     if source_ip:
-        limits.take((SIGNUP_PER_IP, source_ip), time.time())
+        limits.reserve([(SIGNUP_PER_IP, source_ip)], time.time())
     password_hash = passwords.hash_password(request.password)
     try:
         user = users.create_user(request.email, request.name, password_hash, int(time.time() * 1000))
@@ -53,14 +53,14 @@ def login(document: dict[str, Any], source_ip: str | None = None) -> str:
     """Check a login body's credentials and return an auth token for their user.
 
     Failures are counted per email and per source IP; past either limit, login is
-    refused without looking at the password until the window ends.
+    refused without looking at the password until the window ends. Each attempt is
+    counted before the password is checked, and taken back when it succeeds.
     """
     request = login_input(document)
-    now = time.time()
     checks: list[limits.Check] = [(LOGIN_PER_EMAIL, request.email)]
     if source_ip:
         checks.append((LOGIN_PER_IP, source_ip))
-    counters = limits.enforce(checks, now)
+    limits.reserve(checks, time.time())
     credentials = users.get_credentials(request.email)
     if credentials is None:
         passwords.burn_verification(request.password)  # as slow as a wrong password
@@ -68,11 +68,11 @@ def login(document: dict[str, Any], source_ip: str | None = None) -> str:
     else:
         accepted = passwords.verify_password(credentials.password_hash, request.password)
     if credentials is None or not accepted:
-        limits.record(checks, now)
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
         raise AccessDenied(INVALID_CREDENTIALS)
-    if LOGIN_PER_EMAIL.key(request.email) in counters:
-        limits.clear(checks[0])  # the owner got in: earlier failures no longer count against them
+    limits.clear(checks[0])  # the owner got in: earlier failures no longer count against them
+    for check in checks[1:]:
+        limits.release(check)  # a success is not a failure from that address
     if passwords.needs_rehash(credentials.password_hash):
         users.replace_password_hash(request.email, credentials.user_id, passwords.hash_password(request.password))
     metrics.add_metric(name="Login", unit=MetricUnit.Count, value=1)

@@ -1,9 +1,9 @@
 """Brute-force limits: attempts per subject (an email, a source IP) in fixed windows.
 
 Counters live in the user table (`users.count_attempt`), so every function instance
-sees the same counts, and every concurrent attempt is counted. A window opens at the
-first attempt and lasts `window_seconds`; once `max_attempts` are in it, the limited
-action is refused with 429 and a Retry-After until the window ends.
+sees the same counts, and every concurrent attempt is counted. An attempt is counted
+before it is made; a window opens at the first and lasts `window_seconds`; an attempt
+beyond `max_attempts` in it is refused with 429 and a Retry-After until the window ends.
 """
 
 from __future__ import annotations
@@ -28,35 +28,25 @@ class Limit:
 Check = tuple[Limit, str]  # a limit and the subject it counts
 
 
-def _refusal(attempts: users.Attempts, limit: Limit, now: float) -> TooManyRequests | None:
-    if attempts.window_ends_at > now and attempts.count >= limit.max_attempts:
-        return TooManyRequests(retry_after=math.ceil(attempts.window_ends_at - now))
-    return None
+def reserve(checks: list[Check], now: float) -> None:
+    """Count this attempt against each check before it is made; refuse it past any limit.
 
-
-def enforce(checks: list[Check], now: float) -> dict[str, users.Attempts]:
-    """Raise `TooManyRequests` when any check is over its limit; return the counters read."""
-    counters = users.read_attempts([limit.key(subject) for limit, subject in checks])
+    Counting first, with atomic increments, means concurrent attempts cannot all slip
+    under a limit by reading the counter before any of them has written it.
+    """
+    refusal: TooManyRequests | None = None
     for limit, subject in checks:
-        attempts = counters.get(limit.key(subject))
-        refusal = _refusal(attempts, limit, now) if attempts else None
-        if refusal:
-            raise refusal
-    return counters
+        attempts = users.count_attempt(limit.key(subject), limit.window_seconds, int(now))
+        if attempts.count > limit.max_attempts and refusal is None:
+            refusal = TooManyRequests(retry_after=math.ceil(attempts.window_ends_at - now))
+    if refusal:
+        raise refusal
 
 
-def record(checks: list[Check], now: float) -> None:
-    """Count one attempt against each check."""
-    for limit, subject in checks:
-        users.count_attempt(limit.key(subject), limit.window_seconds, int(now))
-
-
-def take(check: Check, now: float) -> None:
-    """Count one attempt, then refuse it if it went over the limit (one request, for signup)."""
+def release(check: Check) -> None:
+    """Take back an attempt that turned out not to count (a successful login, for its source IP)."""
     limit, subject = check
-    attempts = users.count_attempt(limit.key(subject), limit.window_seconds, int(now))
-    if attempts.count > limit.max_attempts:
-        raise TooManyRequests(retry_after=math.ceil(attempts.window_ends_at - now))
+    users.uncount_attempt(limit.key(subject))
 
 
 def clear(check: Check) -> None:

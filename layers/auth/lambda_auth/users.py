@@ -215,12 +215,13 @@ def count_attempt(key: str, window_seconds: int, now: int) -> Attempts:
     return Attempts(count=int(item.attempts), window_ends_at=int(item.window_ends_at))
 
 
-def read_attempts(keys: list[str]) -> dict[str, Attempts]:
-    """The attempt counters of `keys` that exist, by key, read consistently in one request."""
-    return {
-        item.pk: Attempts(count=int(item.attempts), window_ends_at=int(item.window_ends_at))
-        for item in AttemptItem.batch_get(keys, consistent_read=True)
-    }
+def uncount_attempt(key: str) -> None:
+    """Take one attempt back from the window open for `key`, if any remain in it."""
+    try:
+        AttemptItem(pk=key).update(actions=[AttemptItem.attempts.add(-1)], condition=AttemptItem.attempts > 0)
+    except UpdateError as error:
+        if not _conditional_check_failed(error):
+            raise
 
 
 def clear_attempts(key: str) -> None:
