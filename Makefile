@@ -51,7 +51,7 @@ bench: $(BIN)/.installed ## each route against its floor, one table; fails when 
 # The SAM CLI lives in its own environment: it pins its own boto3.
 $(SAM_ENV)/.installed:
 	@test -x $(SAM_ENV)/bin/python || $(PYTHON) -m venv $(SAM_ENV)
-	$(SAM_ENV)/bin/python -m pip install --quiet aws-sam-cli
+	$(SAM_ENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
 	@touch $@
 
 # sam build needs the functions' runtime, python3.13, on PATH (pyenv's shims do not count).
