@@ -436,3 +436,16 @@ def test_a_first_secret_of_another_length_is_refused(secret_spec: dict[str, Any]
         generated = "A" * length
         with pytest.raises(KeySetError, match="256-bit"):
             parse_key_set(first_secret(secret_spec, generated))
+
+
+def test_the_access_log_records_paths_never_query_strings_headers_or_bodies(resources: dict[str, Any]) -> None:
+    settings = resources["AuthApi"]["Properties"]["AccessLogSetting"]
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", settings["Format"]))
+    assert "resourcePath" in line and "status" in line
+    variables = set(re.findall(r"\$context\.[A-Za-z.]+", settings["Format"]))
+    assert "$context.resourcePath" in variables
+    # $context.path holds no query string either, but nothing that could carry one is logged.
+    for leaky in ("$context.requestOverride", "$context.responseOverride", "$input", "$method", "$request"):
+        assert not any(variable.startswith(leaky) for variable in variables)
+    assert "querystring" not in settings["Format"].lower() and "authtoken" not in settings["Format"].lower()
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
