@@ -442,10 +442,11 @@ def test_the_access_log_records_paths_never_query_strings_headers_or_bodies(reso
     settings = resources["AuthApi"]["Properties"]["AccessLogSetting"]
     line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", settings["Format"]))
     assert "resourcePath" in line and "status" in line
-    variables = set(re.findall(r"\$context\.[A-Za-z.]+", settings["Format"]))
+    variables = set(re.findall(r"\$[A-Za-z][A-Za-z.]*", settings["Format"]))
     assert "$context.resourcePath" in variables
-    # $context.path holds no query string either, but nothing that could carry one is logged.
-    for leaky in ("$context.requestOverride", "$context.responseOverride", "$input", "$method", "$request"):
+    # Only $context variables, and none of those that can hold a request's parameters.
+    assert all(variable.startswith("$context.") for variable in variables), variables
+    for leaky in ("$context.requestOverride", "$context.responseOverride"):
         assert not any(variable.startswith(leaky) for variable in variables)
     assert "querystring" not in settings["Format"].lower() and "authtoken" not in settings["Format"].lower()
     assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
