@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pynamodb import settings as pynamodb_settings
@@ -174,6 +175,43 @@ def get_user(user_id: int) -> User | None:
     except DoesNotExist:
         return None
     return User(id=int(item.id), email=item.email, name=item.name, created_at=int(item.created_at))
+
+
+def find_user_by_email(email: str) -> User | None:
+    """The profile of the user with `email` (as stored: trimmed and lower-cased), or None."""
+    credentials = get_credentials(email)
+    return None if credentials is None else get_user(credentials.user_id)
+
+
+SCAN_PAGE_SIZE = 1000  # items DynamoDB evaluates per page of a scan (it also stops a page at 1 MB)
+
+
+def list_users(search: str = "", limit: int = 50, progress: Callable[[int], None] | None = None) -> list[User]:
+    """Up to `limit` users whose email contains `search` (lower-cased), in id order.
+
+    For admin tools, not for a route: a scan of the whole table, page by page, that stops
+    once `limit` users match. `progress`, if given, is called after each page with the
+    number of items scanned so far. DynamoDB keeps items in no order, so when more than
+    `limit` users match, which of them come back is arbitrary.
+    """
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    condition = ProfileItem.pk.startswith("user#")  # profiles only, not credentials, counters or limits
+    if search.strip():
+        condition &= ProfileItem.email.contains(search.strip().lower())
+    pages = ProfileItem.scan(condition, page_size=SCAN_PAGE_SIZE).page_iter
+    found: list[User] = []
+    for page in pages:
+        for raw in page.get("Items", []):
+            item = ProfileItem.from_raw_data(raw)
+            found.append(User(id=int(item.id), email=item.email, name=item.name, created_at=int(item.created_at)))
+            if len(found) == limit:
+                break
+        if progress is not None:
+            progress(pages.total_scanned_count)
+        if len(found) == limit:
+            break
+    return sorted(found, key=lambda user: user.id)
 
 
 def replace_password_hash(email: str, user_id: int, password_hash: str) -> None:
