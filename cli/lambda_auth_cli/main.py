@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=3000, help="port to listen on, 0 for any free one (default: 3000)")
+    serve.add_argument(
+        "--allow-remote-debug",
+        action="store_true",
+        help="serve Run & Debug (/docs and its token endpoints) on a non-loopback --host too: anyone who reaches "
+        "it can get a token for any user (default: only on a loopback address)",
+    )
     _common_arguments(serve)
 
     invoke = commands.add_parser(
@@ -147,7 +153,14 @@ def _url(host: str, port: int, path: str) -> str:
     return f"http://{shown}:{port}{path}"
 
 
-def _banner(app: sam.Application, base_url: str, store: runtime.DataStore, keys: runtime.KeyFile, verbose: bool) -> str:
+def _banner(
+    app: sam.Application,
+    base_url: str,
+    store: runtime.DataStore,
+    keys: runtime.KeyFile,
+    verbose: bool,
+    debug: str,
+) -> str:
     api = app.api
     width = max(len(method.http_method) for method in api.methods)
     path_width = max(len(method.resource_path) for method in api.methods) + len(api.stage) + 1
@@ -173,14 +186,52 @@ def _banner(app: sam.Application, base_url: str, store: runtime.DataStore, keys:
         "  routes    " + "\n            ".join(routes),
         f"  data      {store.describe()}",
         f"  keys      {keys.path} ({key_state})",
+        f"  docs      {debug}",
         f"  logs      one line per request; function logs {logs}",
         f"Listening on {base_url} (Ctrl-C stops)",
     ]
     return "\n".join(lines)
 
 
+def _devtools(args: argparse.Namespace, server: Any, api_base_path: str, key_file: Path) -> tuple[Any, str]:
+    """Run & Debug for this server, and the banner's line about it."""
+    from . import admin
+    from .devtools import DevTools, is_loopback, swagger_ui_dir
+
+    loopback = is_loopback(args.host)
+    enabled = loopback or args.allow_remote_debug
+    origin = _url(args.host, server.port, "")
+    ttl = int(os.environ.get("AUTH_TOKEN_TTL_SECONDS") or admin.template_token_ttl())
+    store = admin.Store(
+        table_name=sam.LOCAL_TABLE_NAME,
+        read_keys=admin.key_file_reader(key_file),
+        default_ttl_seconds=ttl,
+        description=f"the local table {sam.LOCAL_TABLE_NAME!r}",
+    )
+    tools = DevTools(api_base_path, origin, store, enabled=enabled, loopback_only=not args.allow_remote_debug)
+    if not enabled:
+        line = (
+            f"Run & Debug off: {args.host} is not a loopback address, and /docs hands out tokens for any user"
+            " (--allow-remote-debug serves it there)"
+        )
+    else:
+        line = f"{origin}/docs   Run & Debug: Swagger UI, a user picker, one-click tokens; {origin}/openapi.json"
+        if swagger_ui_dir() is None:
+            line += " (Swagger UI is not installed: pip install swagger-ui-py)"
+        if not loopback:
+            line += "; open to anyone who reaches this address (--allow-remote-debug)"
+    return tools, line
+
+
+def _record_url(host: str, port: int) -> str:
+    """The URL other commands reach this server at: loopback when it listens on every address."""
+    reachable = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - compared, not bound
+    return _url(reachable, port, "")
+
+
 def serve(args: argparse.Namespace) -> int:
     """Serve the template's API until Ctrl-C or SIGTERM."""
+    from . import admin
     from .gateway import Gateway
 
     app = runtime.load_application()
@@ -192,12 +243,17 @@ def serve(args: argparse.Namespace) -> int:
         with runtime.data_store() as store:
             _apply_environment(app, keys.path, args.verbose)
             _load(functions)
+            server.devtools, debug = _devtools(args, server, gateway.base_path, keys.path)
             base_url = _url(args.host, server.port, gateway.base_path)
-            _print(sys.stdout, _banner(app, base_url, store, keys, args.verbose))
+            # While it runs, `lambda-auth users` and `token` find it from this record beside its key file.
+            admin.write_server_record(keys.path, _record_url(args.host, server.port), os.getpid())
             try:
+                _print(sys.stdout, _banner(app, base_url, store, keys, args.verbose, debug))
                 server.serve_forever()
             except (KeyboardInterrupt, _Stop):
                 _print(sys.stdout, f"{PROGRAM}: stopped")
+            finally:
+                admin.remove_server_record(keys.path, os.getpid())
     finally:
         server.server_close()
     return 0

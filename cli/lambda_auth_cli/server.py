@@ -1,4 +1,4 @@
-"""The local HTTP server: each request through the gateway, one access-log line each.
+"""The local HTTP server: each request through the gateway (or Run & Debug's own routes), one access-log line each.
 
 The log line holds the method, the path without its query string, the status and the
 time taken: never a header, a query string or a body, where tokens and passwords live.
@@ -10,9 +10,12 @@ import socket
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .gateway import MAX_PAYLOAD_BYTES, REQUEST_TOO_LARGE, Gateway, Request, Response
+
+if TYPE_CHECKING:
+    from .devtools import DevTools
 
 AccessLog = Callable[[str], None]
 
@@ -31,23 +34,27 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         path, _, query = self.path.partition("?")
         gateway = self.server.gateway
+        devtools = self.server.devtools
         body = self._read_body()
         if body is None:
             response = gateway.gateway_response(REQUEST_TOO_LARGE, "-")
             self.close_connection = True  # the unread body cannot be skipped
         else:
-            response = gateway.handle(
-                Request(
-                    method=self.command,
-                    path=path,
-                    query=query,
-                    headers=list(self.headers.items()),
-                    body=body,
-                    source_ip=self.client_address[0],
-                    server_port=self.server.server_address[1],
-                    protocol=self.request_version,
-                )
+            request = Request(
+                method=self.command,
+                path=path,
+                query=query,
+                headers=list(self.headers.items()),
+                body=body,
+                source_ip=self.client_address[0],
+                server_port=self.server.server_address[1],
+                protocol=self.request_version,
             )
+            # Run & Debug's routes sit outside the stage, where API Gateway has nothing.
+            if devtools is not None and devtools.handles(path):
+                response = devtools.handle(request)
+            else:
+                response = gateway.handle(request)
         self._send(response)
         elapsed = (time.monotonic() - started) * 1000
         self.server.access_log(f"{time.strftime('%H:%M:%S')} {self.command} {path} {response.status} {elapsed:.0f}ms")
@@ -101,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LocalServer(ThreadingHTTPServer):
-    """A threading HTTP server bound to one address, answering through `gateway`."""
+    """A threading HTTP server bound to one address, answering through `gateway` (and `devtools`, once set)."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -109,6 +116,7 @@ class LocalServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: AccessLog):
         self.gateway = gateway
         self.access_log = access_log
+        self.devtools: DevTools | None = None
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)

@@ -1,0 +1,180 @@
+"""Run & Debug's routes over HTTP: the page, its assets, /openapi.json and the picker's endpoints,
+served by the local server beside the API and never part of it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lambda_auth import tokens
+from lambda_auth.keys import parse_key_set
+from lambda_auth_cli import sam
+from tests.e2e.conftest import ROOT, RunningServer, call
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "analytical1"
+
+
+@pytest.fixture(scope="module")
+def person(server: RunningServer) -> dict[str, Any]:
+    """A user signed up through the API: their profile."""
+    email = f"noor.{uuid.uuid4().hex[:10]}@example.com"
+    token = call(f"{server.base_url}/auth/signup", "POST", {"name": "Noor", "email": email, "password": PASSWORD})
+    assert token.status == 200
+    me = call(f"{server.base_url}/auth/me", headers={"Authorization": f"Bearer {token.json()['authToken']}"})
+    profile: dict[str, Any] = me.json()
+    return profile
+
+
+def mint(server: RunningServer, body: Any, **headers: str) -> Any:
+    return call(f"{server.origin}/_local/token", "POST", body, headers=headers or None)
+
+
+def test_docs_is_a_page_that_may_load_only_from_this_server(server: RunningServer) -> None:
+    reply = call(f"{server.origin}/docs")
+    assert reply.status == 200 and reply.headers["content-type"] == "text/html; charset=utf-8"
+    policy = reply.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "http" not in policy
+    page = reply.body.decode()
+    assert 'src="/docs/assets/swagger-ui-bundle.js"' in page and "<script>" not in page  # no inline script
+
+
+@pytest.mark.parametrize(
+    ("asset", "content_type"),
+    [
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("run-and-debug.js", "text/javascript"),
+        ("run-and-debug.css", "text/css"),
+        ("favicon-32x32.png", "image/png"),
+    ],
+)
+def test_the_pages_assets_are_served_from_installed_packages(
+    server: RunningServer, asset: str, content_type: str
+) -> None:
+    reply = call(f"{server.origin}/docs/assets/{asset}")
+    assert reply.status == 200 and reply.headers["content-type"].startswith(content_type)
+    assert len(reply.body) > 100
+
+
+@pytest.mark.parametrize("asset", ["nope.js", "../main.py", "..%2Fmain.py", "index.html"])
+def test_an_asset_that_is_not_one_of_the_pages_is_a_404(server: RunningServer, asset: str) -> None:
+    assert call(f"{server.origin}/docs/assets/{asset}").status == 404
+
+
+def test_openapi_json_is_openapi_yaml_with_this_server_as_its_server(server: RunningServer) -> None:
+    reply = call(f"{server.origin}/openapi.json")
+    assert reply.status == 200 and reply.headers["content-type"] == "application/json"
+    served = reply.json()
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    assert served["servers"] == [{"url": server.base_url, "description": "this local server (lambda-auth serve)"}]
+    assert {key: value for key, value in served.items() if key != "servers"} == {
+        key: value for key, value in document.items() if key != "servers"
+    }
+
+
+def test_the_user_list_finds_a_user_by_part_of_their_email(server: RunningServer, person: dict[str, Any]) -> None:
+    reply = call(f"{server.origin}/_local/users?search={person['email'][:12].upper()}&limit=5")
+    assert reply.status == 200 and reply.headers["cache-control"] == "no-store"
+    assert reply.json()["users"] == [person]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1001", "many"])
+def test_a_user_list_limit_outside_1_to_1000_is_a_400(server: RunningServer, limit: str) -> None:
+    reply = call(f"{server.origin}/_local/users?limit={limit}")
+    assert reply.status == 400 and reply.json()["code"] == "ERROR_CODE_INPUT_ERROR"
+
+
+@pytest.mark.parametrize("by", ["id", "email"])
+def test_a_token_from_the_picker_is_accepted_by_me(server: RunningServer, person: dict[str, Any], by: str) -> None:
+    reply = mint(server, {by: person[by]})
+    assert reply.status == 200 and reply.headers["cache-control"] == "no-store"
+    answer = reply.json()
+    assert answer["user"] == person
+    me = call(f"{server.base_url}/auth/me?authtoken={answer['authToken']}")
+    assert me.status == 200 and me.json() == person
+
+
+def test_a_token_from_the_picker_carries_its_extras_and_lifetime(server: RunningServer, person: dict[str, Any]) -> None:
+    answer = mint(server, {"id": person["id"], "extras": {"role": "admin"}, "ttl": 120}).json()
+    claims = tokens.verify(parse_key_set(server.key_file.read_text()), answer["authToken"])
+    assert claims.user_id == person["id"] and claims.extras == {"role": "admin"}
+    assert claims.expires_at - claims.issued_at == 120 == answer["expires_at"] - claims.issued_at
+
+
+def test_a_token_for_a_user_that_does_not_exist_is_a_404(server: RunningServer) -> None:
+    for body in ({"id": 2**52}, {"email": f"nobody.{uuid.uuid4().hex}@example.com"}):
+        reply = mint(server, body)
+        assert reply.status == 404 and reply.json()["code"] == "ERROR_CODE_NOT_FOUND"
+        assert reply.json()["message"].startswith("no user")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {},
+        {"id": 1, "email": "ada@example.com"},
+        {"id": "1"},
+        {"id": 0},
+        {"id": True},
+        {"email": ""},
+        {"id": 1, "extras": []},
+        {"id": 1, "ttl": "60"},
+        {"id": 1, "ttl": 0},
+    ],
+)
+def test_a_token_request_that_names_no_user_clearly_or_has_bad_options_is_a_400(
+    server: RunningServer, body: Any
+) -> None:
+    reply = mint(server, body)
+    assert reply.status == 400 and reply.json()["code"] == "ERROR_CODE_INPUT_ERROR", reply.json()
+
+
+def test_a_token_request_that_is_not_json_is_refused_so_other_sites_cannot_send_one(
+    server: RunningServer, person: dict[str, Any]
+) -> None:
+    form = call(
+        f"{server.origin}/_local/token",
+        "POST",
+        raw_body=f"id={person['id']}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status == 415
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/_local/users"])
+def test_a_host_that_is_not_a_loopback_name_is_refused(server: RunningServer, path: str) -> None:
+    reply = call(f"{server.origin}{path}", headers={"Host": "attacker.example:3000"})
+    assert reply.status == 403 and reply.json()["code"] == "ERROR_CODE_ACCESS_DENIED"
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]"])
+def test_loopback_host_names_are_accepted(server: RunningServer, host: str) -> None:
+    port = server.origin.rsplit(":", 1)[1]
+    assert call(f"{server.origin}/openapi.json", headers={"Host": f"{host}:{port}"}).status == 200
+
+
+def test_the_routes_are_not_in_the_deployed_api(server: RunningServer) -> None:
+    for path in ("/docs", "/openapi.json", "/_local/users", "/_local/token"):
+        reply = call(f"{server.base_url}{path}")  # under the stage, where API Gateway routes
+        assert reply.status == 404 and reply.json()["code"] == "ERROR_CODE_NOT_FOUND"
+    deployed = {method.resource_path for method in sam.load().api.methods}
+    assert deployed == {"/auth/signup", "/auth/login", "/auth/me"}
+    text = Path(ROOT / "template.yaml").read_text()
+    assert "/_local" not in text and "/docs" not in text and "openapi.json" not in text
+
+
+def test_the_banner_names_the_run_and_debug_page(server: RunningServer) -> None:
+    assert f"{server.origin}/docs" in server.output.text()
+
+
+def test_the_server_records_its_url_beside_its_key_file_while_it_runs(server: RunningServer) -> None:
+    record = json.loads((server.key_file.parent / "server.json").read_text())
+    assert record["url"] == server.origin and record["pid"] == server.process.pid

@@ -1,0 +1,82 @@
+"""Run & Debug's guard: it hands out tokens for any user, so it answers only where that is safe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from lambda_auth_cli import admin, main
+from lambda_auth_cli.devtools import DevTools, is_loopback
+from lambda_auth_cli.gateway import Request
+
+
+def no_keys() -> Any:
+    raise AssertionError("no test here issues a token")
+
+
+STORE = admin.Store(table_name="unused", read_keys=no_keys, default_ttl_seconds=60, description="a test store")
+
+
+def request(path: str, host: str = "127.0.0.1:3000") -> Request:
+    return Request(
+        method="GET", path=path, query="", headers=[("Host", host)], body=b"", source_ip="127.0.0.1", server_port=3000
+    )
+
+
+def tools(enabled: bool = True, loopback_only: bool = True) -> DevTools:
+    return DevTools("/api", "http://127.0.0.1:3000", STORE, enabled=enabled, loopback_only=loopback_only)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST", "app.localhost"])
+def test_loopback_names_and_addresses_are_loopback(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com", "localhost.example.com", ""],  # noqa: S104
+)
+def test_other_names_and_addresses_are_not(host: str) -> None:
+    assert not is_loopback(host)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/docs/assets/run-and-debug.js", "/_local/users"])
+def test_every_route_is_refused_when_run_and_debug_is_off(path: str) -> None:
+    response = tools(enabled=False).handle(request(path))
+    assert response.status == 403
+    assert "--allow-remote-debug" in json.loads(response.body)["message"]
+
+
+def test_with_the_flag_any_host_name_is_accepted() -> None:
+    assert tools(loopback_only=False).handle(request("/openapi.json", host="192.168.1.10:3000")).status == 200
+
+
+@pytest.mark.parametrize("path", ["/api/auth/me", "/api/docs", "/", "/doc", "/docsx", "/_localx"])
+def test_paths_of_the_api_and_others_go_to_the_gateway(path: str) -> None:
+    assert not DevTools.handles(path)
+
+
+@dataclass
+class Bound:
+    port: int = 3000
+
+
+@pytest.mark.parametrize(
+    ("host", "allow", "enabled", "says"),
+    [
+        ("127.0.0.1", False, True, "http://127.0.0.1:3000/docs"),
+        ("0.0.0.0", False, False, "Run & Debug off: 0.0.0.0 is not a loopback address"),  # noqa: S104
+        ("0.0.0.0", True, True, "open to anyone who reaches this address"),  # noqa: S104
+    ],
+)
+def test_serve_turns_run_and_debug_on_only_on_loopback_unless_allowed_and_says_so(
+    host: str, allow: bool, enabled: bool, says: str, tmp_path: Any
+) -> None:
+    arguments = argparse.Namespace(host=host, allow_remote_debug=allow)
+    devtools, line = main._devtools(arguments, Bound(), "/api", tmp_path / "jwks.json")
+    assert devtools.enabled is enabled and devtools.loopback_only is not allow
+    assert says in line
