@@ -1,4 +1,5 @@
-"""The `lambda-auth` command: `serve` the template's API locally, `invoke` one function with an event.
+"""The `lambda-auth` command: `serve` the template's API locally, `invoke` one function with an event,
+manage the token `keys`, list `users` and issue a `token` for one (locally or in a deployed stack).
 
 Errors are one line on stderr, `lambda-auth: ...`, with exit status 1 for a failure at
 run time and 2 for a usage error (a bad argument, event file or template).
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from contextlib import redirect_stdout
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import keyring, runtime, sam, template
 from .functions import FunctionError, LocalFunction
@@ -31,8 +32,25 @@ class _Stop(Exception):
     """SIGTERM, handled like Ctrl-C."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROGRAM}: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROGRAM,
         description="Local tooling for lambda-auth: run the API of template.yaml without Docker or an AWS account.",
     )
@@ -91,7 +109,61 @@ def _parser() -> argparse.ArgumentParser:
         help="the longest token lifetime, for prune (default: the stack's TokenTtlSeconds, or the template's)",
     )
     keys.add_argument("--verbose", "-v", action="store_true", help=argparse.SUPPRESS)
+
+    users = commands.add_parser(
+        "users",
+        help="list users, by default those of the running local server",
+        description=(
+            "List users: id, email, name and creation time. By default those of the running local server "
+            "(`make run`), or of the DynamoDB endpoint in AWS_ENDPOINT_URL_DYNAMODB when no server runs; with "
+            "--stack, those of a deployed stack's table (a scan: it reads the whole table, up to --limit matches)."
+        ),
+    )
+    users.add_argument("--search", default="", metavar="TEXT", help="only users whose email contains TEXT, any case")
+    users.add_argument(
+        "--limit", type=_positive, default=50, metavar="N", help="stop after N users (default: %(default)s)"
+    )
+    users.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    _store_arguments(users)
+
+    token = commands.add_parser(
+        "token",
+        help="issue a token for a user, as login would, without their password",
+        description=(
+            "Print a token for one user on stdout, issued with the current key as login issues it; whose it is "
+            "and until when go to stderr, so TOKEN=$(lambda-auth token --email ...) works. Where the users are: "
+            "as for `lambda-auth users`. A user that does not exist is an error (exit status 1)."
+        ),
+    )
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", metavar="EMAIL", help="the user with this email")
+    who.add_argument("--id", type=_positive, metavar="N", help="the user with this id")
+    token.add_argument(
+        "--extras", default="{}", metavar="JSON", help="a JSON object for the token's extras claim (default: {})"
+    )
+    token.add_argument(
+        "--ttl",
+        type=_positive,
+        metavar="SECONDS",
+        help="how long the token is valid (default: the template's TokenTtlSeconds, or the stack's with --stack)",
+    )
+    _store_arguments(token)
     return parser
+
+
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--jwks",
+        type=Path,
+        default=runtime.DEFAULT_KEY_FILE,
+        metavar="PATH",
+        help="the local server's key file, beside which it records its URL while it runs (default: .local/jwks.json)",
+    )
+    where.add_argument(
+        "--stack", metavar="NAME", help="a deployed stack: its UsersTableName and TokenKeysSecretArn outputs"
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help=argparse.SUPPRESS)
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -332,6 +404,95 @@ def keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scan_progress() -> Any:
+    """A progress line on stderr for each page of a scan after the first: only long scans show one."""
+    pages = 0
+
+    def report(scanned: int) -> None:
+        nonlocal pages
+        pages += 1
+        if pages > 1:
+            _print(sys.stderr, f"{PROGRAM}: scanned {scanned} items...")
+
+    return report
+
+
+def _when(epoch_seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_seconds))
+
+
+def _admin_errors(command: str, run: Any) -> int:
+    """Run an admin command; its failures become one line: 1 at run time, 2 for a bad value."""
+    from . import admin
+
+    try:
+        return int(run())
+    except CliError:
+        raise
+    except admin.UserNotFound as error:
+        raise CliError(str(error)) from None
+    except ValueError as error:
+        raise CliError(f"{command}: {error}", exit_code=2) from None
+    except Exception as error:  # AWS, network, file and key errors alike: one line, no traceback
+        raise CliError(f"{command}: {type(error).__name__}: {error}") from None
+
+
+def users(args: argparse.Namespace) -> int:
+    """List users: id, email, name, creation time; a table, or JSON with --json."""
+    from . import admin
+
+    def run() -> int:
+        directory = admin.directory(args.stack, args.jwks, _scan_progress())
+        found = directory.list_users(args.search, args.limit)
+        if args.json:
+            _print(sys.stdout, json.dumps([admin.user_json(user) for user in found], indent=2, ensure_ascii=False))
+        elif found:
+            id_width = max(2, *(len(str(user.id)) for user in found))
+            email_width = max(5, *(len(user.email) for user in found))
+            name_width = max(4, *(len(user.name) for user in found))
+            _print(sys.stdout, f"{'id':>{id_width}}  {'email':<{email_width}}  {'name':<{name_width}}  created (UTC)")
+            for user in found:
+                created = _when(user.created_at / 1000)
+                _print(
+                    sys.stdout,
+                    f"{user.id:>{id_width}}  {user.email:<{email_width}}  {user.name:<{name_width}}  {created}",
+                )
+        matching = f" whose email contains {args.search!r}" if args.search else ""
+        summary = f"{PROGRAM}: {len(found)} user{'' if len(found) == 1 else 's'}{matching} in {directory.description}"
+        if len(found) == args.limit:
+            summary += f"; stopped at --limit {args.limit}, there may be more (--search narrows)"
+        _print(sys.stderr, summary)
+        return 0
+
+    return _admin_errors("users", run)
+
+
+def token(args: argparse.Namespace) -> int:
+    """Print a token for one user (stdout: the token alone; stderr: whose it is and until when)."""
+    from . import admin
+
+    try:
+        extras = json.loads(args.extras)
+    except ValueError as error:
+        raise CliError(f"--extras is not JSON: {error}", exit_code=2) from None
+    if not isinstance(extras, dict):
+        raise CliError('--extras must be a JSON object, e.g. \'{"role": "admin"}\'', exit_code=2)
+
+    def run() -> int:
+        who: admin.UserRef = args.id if args.id is not None else admin.normalized_email(args.email)
+        directory = admin.directory(args.stack, args.jwks)
+        issued = directory.issue(who, args.ttl, extras)
+        _print(sys.stdout, issued.token)
+        _print(
+            sys.stderr,
+            f"{PROGRAM}: a token for user {issued.user.id} ({issued.user.email}) from {directory.description},"
+            f" valid until {_when(issued.expires_at)} UTC",
+        )
+        return 0
+
+    return _admin_errors("token", run)
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
@@ -349,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C stops it even where SIGINT came in ignored (a job started in the background by a script).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        command = {"serve": serve, "invoke": invoke, "keys": keys}[args.command]
+        command = {"serve": serve, "invoke": invoke, "keys": keys, "users": users, "token": token}[args.command]
         return command(args)
     except CliError as error:
         _print(sys.stderr, f"{PROGRAM}: {error}")
