@@ -7,7 +7,7 @@ SAM_ENV := .tools/sam
 SAM := $(SAM_ENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint unit integration e2e bench build validate deploy clean
+.PHONY: run test lint unit integration e2e screenshot bench build validate deploy clean
 
 # The project's environment, rebuilt when its dependencies change.
 $(BIN)/.installed: pyproject.toml layers/auth/requirements.txt
@@ -44,6 +44,10 @@ integration: $(BIN)/.installed
 
 e2e: $(BIN)/.installed $(SDK_DEPS) ## the local server over real HTTP, the Xano SDK included
 	$(BIN)/pytest tests/e2e
+
+screenshot: $(BIN)/.installed ## docs/run-and-debug.png, taken by the Run & Debug browser test (needs chromium)
+	@mkdir -p docs
+	LAMBDA_AUTH_SCREENSHOT=docs/run-and-debug.png $(BIN)/pytest tests/e2e/test_run_and_debug.py -k signed_up
 
 bench: $(BIN)/.installed ## each route against its floor, one table; fails when a goal is not met
 	$(BIN)/python -m bench.run
