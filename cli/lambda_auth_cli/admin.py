@@ -265,6 +265,8 @@ class ServerClient:
         message = answer.get("message") if isinstance(answer, dict) else None
         if status == 404 and isinstance(message, str):
             raise UserNotFound(message)
+        if status == 400 and isinstance(message, str):
+            raise ValueError(message)  # what was asked cannot be done: a usage error, as when issued here
         if status != 200:
             raise CliError(f"the local server at {self.url} answered {status}: {message or text[:200]}")
         return answer

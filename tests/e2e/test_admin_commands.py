@@ -158,9 +158,11 @@ def test_a_bad_argument_is_a_one_line_usage_error_with_status_2(arguments: list[
     assert complaint in assert_one_line_error(lambda_auth(*arguments), 2)
 
 
-def test_a_token_longer_than_the_api_accepts_is_refused(server: RunningServer, people: list[dict[str, Any]]) -> None:
+def test_a_token_longer_than_the_api_accepts_is_a_usage_error(
+    server: RunningServer, people: list[dict[str, Any]]
+) -> None:
     extras = json.dumps({"padding": "x" * 4000})
-    line = assert_one_line_error(on_server(server, "token", "--id", str(people[0]["id"]), "--extras", extras), 1)
+    line = assert_one_line_error(on_server(server, "token", "--id", str(people[0]["id"]), "--extras", extras), 2)
     assert "4096" in line
 
 
