@@ -494,6 +494,9 @@ def token(args: argparse.Namespace) -> int:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Once: a second SIGTERM (make forwards one to `make run`'s child, which already has the
+    # process group's) must not cut the shutdown short, leaving the server's record behind.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _Stop
 
 

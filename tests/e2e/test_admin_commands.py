@@ -190,6 +190,20 @@ def test_the_record_is_removed_when_the_server_stops(tmp_path: Path) -> None:
     assert not record.exists()
 
 
+def test_a_second_sigterm_does_not_cut_the_shutdown_short(tmp_path: Path) -> None:
+    from tests.e2e.conftest import STOP_TIMEOUT_SECONDS, start_server
+
+    running = start_server(tmp_path / "jwks.json")
+    running.process.terminate()
+    # `make run` stopped with kill: make forwards the group's SIGTERM to the server once more,
+    # while it shuts down.
+    assert running.output.wait_for(lambda lines: "lambda-auth: stopped" in lines, STOP_TIMEOUT_SECONDS)
+    if running.process.poll() is None:
+        running.process.terminate()
+    assert running.process.wait(timeout=STOP_TIMEOUT_SECONDS) == 0, running.output.text()
+    assert not (tmp_path / "server.json").exists()
+
+
 def put_user(client: Any, table: str, user_id: int, email: str, name: str) -> None:
     """A user as signup stores one: the profile item and the credentials item."""
     created = int(time.time() * 1000)
