@@ -82,6 +82,7 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if executable is None:
         pytest.skip("no Chromium: install Debian's chromium package (.ci/run does so when it runs as root)")
     sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api.expect.set_options(timeout=WAIT_MS)  # assertions poll up to this long (Playwright's default: 5 s)
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
