@@ -236,6 +236,7 @@ class ServerClient:
 
     @property
     def description(self) -> str:
+        """Where the users are, for messages."""
         return f"the local server at {self.url}"
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
