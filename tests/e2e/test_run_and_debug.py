@@ -139,11 +139,18 @@ def pick(page: Any, email: str, carrier: str) -> None:
 
 
 def save_screenshot(page: Any, path: Path, last: Any) -> None:
-    """The page from the top down to `last` (an element), as a PNG at `path`."""
+    """The page from the top down to `last` (an element), as a PNG at `path`. Every place
+    that shows the token is masked: a screenshot may be committed, a token never is."""
     box = last.bounding_box()
     scrolled = page.evaluate("window.scrollY")
     height = box["y"] + scrolled + box["height"] + 16
-    page.screenshot(path=str(path), full_page=True, clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height})
+    page.screenshot(
+        path=str(path),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height},
+        mask=[page.locator("#rd-token"), page.locator(".curl-command")],
+        mask_color="#d8dde3",
+    )
 
 
 def test_a_user_signed_up_on_the_page_is_picked_authorized_and_runs_me(docs: tuple[Any, Watch], tmp_path: Path) -> None:
