@@ -41,6 +41,34 @@ def cli_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
+COMMAND_TIMEOUT_SECONDS = 120
+
+
+def run_cli(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`lambda-auth ARGUMENTS` in a process of its own, from the repository's root."""
+    return subprocess.run(  # noqa: S603 - our own command, fixed arguments
+        [*cli_command(), *arguments],
+        cwd=ROOT,
+        env=cli_environment(**environment),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], exit_code: int, stdout_empty: bool = False) -> str:
+    """The command failed with `exit_code` and one `lambda-auth: ...` line on stderr; that line."""
+    assert result.returncode == exit_code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lambda-auth: "), result.stderr
+    assert "Traceback" not in result.stderr
+    if stdout_empty:
+        assert result.stdout == ""
+    return lines[0]
+
+
 @dataclass
 class Output:
     """A process's output lines, collected by a thread as they come."""

@@ -19,33 +19,17 @@ from lambda_auth import tokens
 from lambda_auth.keys import new_key, parse_key_set
 from lambda_auth_cli import dynamodb, sam
 from tests.conftest import LocalStack
-from tests.e2e.conftest import ROOT, RunningServer, call, cli_command, cli_environment
+from tests.e2e.conftest import RunningServer, call, run_cli
+from tests.e2e.conftest import assert_one_line_error as cli_error
 
 pytestmark = pytest.mark.e2e
 
-COMMAND_TIMEOUT_SECONDS = 120
 PASSWORD = "analytical1"
-
-
-def lambda_auth(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own command, fixed arguments
-        [*cli_command(), *arguments],
-        cwd=ROOT,
-        env=cli_environment(**environment),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS,
-        check=False,
-    )
+lambda_auth = run_cli
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], exit_code: int) -> str:
-    assert result.returncode == exit_code, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lambda-auth: "), result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    return lines[0]
+    return cli_error(result, exit_code, stdout_empty=True)
 
 
 @pytest.fixture(scope="module")

@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 from pathlib import Path
 
 import boto3
 import pytest
 
 from tests.conftest import LocalStack
-from tests.e2e.conftest import ROOT, cli_command, cli_environment
+from tests.e2e.conftest import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.e2e
 
-COMMAND_TIMEOUT_SECONDS = 120
-
-
-def lambda_auth(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own command, fixed arguments
-        [*cli_command(), *arguments],
-        cwd=ROOT,
-        env=cli_environment(**environment),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS,
-        check=False,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], exit_code: int) -> str:
-    assert result.returncode == exit_code, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lambda-auth: "), result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
+lambda_auth = run_cli
 
 
 @pytest.mark.parametrize(
