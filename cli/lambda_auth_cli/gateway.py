@@ -274,23 +274,13 @@ class Gateway:
         }
         pairs = [(key, value) for key, value in pairs if key.lower() not in {name.lower() for name in extra}]
         pairs.extend(extra.items())
-        single: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        for key, value in pairs:
-            single[key] = value
-            multi.setdefault(key, []).append(value)
-        return single, multi
+        return _single_and_multi(pairs)
 
     def _query(self, request: Request) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
         pairs = parse_qsl(request.query, keep_blank_values=True)
         if not pairs:
             return None, None
-        single: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        for key, value in pairs:
-            single[key] = value
-            multi.setdefault(key, []).append(value)
-        return single, multi
+        return _single_and_multi(pairs)
 
     def _is_binary(self, content_type: str | None) -> bool:
         if not content_type:
@@ -483,3 +473,13 @@ class Gateway:
         if error_type:
             headers.append(("x-amzn-ErrorType", error_type))
         return Response(status, headers, body.encode())
+
+
+def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """API Gateway's two views of repeated names: the last value of each, and all of them."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        single[key] = value
+        multi.setdefault(key, []).append(value)
+    return single, multi

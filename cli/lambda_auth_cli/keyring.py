@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambda_auth.keys import new_key, parse_key_set
+from lambda_auth.keys import as_key_set, new_key, parse_key_set
 
 
 class KeyLocation(Protocol):
@@ -43,7 +43,7 @@ class KeyFile:
         return str(self.path)
 
     def read(self) -> dict[str, Any]:
-        return _as_set(json.loads(self.path.read_text(encoding="utf-8")))
+        return as_key_set(json.loads(self.path.read_text(encoding="utf-8")))
 
     def write(self, document: dict[str, Any]) -> None:
         parse_key_set(json.dumps(document))  # never write a set the functions cannot load
@@ -78,20 +78,11 @@ class KeySecret:
 
     def read(self) -> dict[str, Any]:
         value = self.client.get_secret_value(SecretId=self.secret_id)
-        return _as_set(json.loads(value["SecretString"]))
+        return as_key_set(json.loads(value["SecretString"]))
 
     def write(self, document: dict[str, Any]) -> None:
         parse_key_set(json.dumps(document))
         self.client.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(document))
-
-
-def _as_set(document: Any) -> dict[str, Any]:
-    """A JWK Set; the stack's first secret is one bare key, which becomes a set of one."""
-    if isinstance(document, dict) and "keys" not in document and "kty" in document:
-        return {"keys": [document]}
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError("not a JWK Set")
-    return document
 
 
 def rotate(document: dict[str, Any], now: float | None = None) -> tuple[dict[str, Any], str]:

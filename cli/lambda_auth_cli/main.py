@@ -229,7 +229,7 @@ def _banner(
     app: sam.Application,
     base_url: str,
     store: runtime.DataStore,
-    keys: runtime.KeyFile,
+    keys: runtime.KeyFileStatus,
     verbose: bool,
     debug: str,
 ) -> str:

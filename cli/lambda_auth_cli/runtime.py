@@ -34,7 +34,9 @@ class CliError(Exception):
 
 
 @dataclass(frozen=True)
-class KeyFile:
+class KeyFileStatus:
+    """The key file a command uses, and whether this start created it."""
+
     path: Path
     created: bool
 
@@ -57,18 +59,18 @@ class DataStore:
         return f"DynamoDB at {self.endpoint_url} ({ENDPOINT_VARIABLE}), table {self.table_name!r} ({state})"
 
 
-def ensure_key_file(path: Path) -> KeyFile:
+def ensure_key_file(path: Path) -> KeyFileStatus:
     """The JWK Set file at `path`, created with one fresh key (mode 0600) when missing; checked either way."""
     from lambda_auth.keys import KeySetError, new_key, parse_key_set
 
-    from .keyring import KeyFile as WritableKeyFile
+    from .keyring import KeyFile
 
     path = path.expanduser().absolute()
     created = False
     if not path.exists():
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            WritableKeyFile(path).write({"keys": [new_key()]})
+            KeyFile(path).write({"keys": [new_key()]})
         except OSError as error:
             raise CliError(f"cannot create the key file {path}: {error.strerror}") from None
         created = True
@@ -78,7 +80,7 @@ def ensure_key_file(path: Path) -> KeyFile:
         raise CliError(f"cannot read the key file {path}: {error.strerror}") from None
     except KeySetError as error:
         raise CliError(f"the key file {path} is not a usable JWK Set: {error}") from None
-    return KeyFile(path=path, created=created)
+    return KeyFileStatus(path=path, created=created)
 
 
 def _check_reachable(endpoint_url: str) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from jwcrypto import jwk
 from jwcrypto.common import base64url_decode, base64url_encode
@@ -45,16 +46,23 @@ class KeySet:
         return self.by_kid[self.current_kid]
 
 
+def as_key_set(document: object) -> dict[str, Any]:
+    """`document` as a JWK Set: a single bare JWK (a stack's first secret holds one) becomes a set of one."""
+    if isinstance(document, dict) and "keys" not in document and "kty" in document:
+        return {"keys": [document]}
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise KeySetError('the key set has no "keys" list')
+    return document
+
+
 def parse_key_set(text: str) -> KeySet:
     """Parse a JWK Set (or a single JWK) of 256-bit `oct` keys, each with a unique kid."""
     try:
         document = json.loads(text)
     except ValueError:
         raise KeySetError("the key set is not JSON") from None
-    if isinstance(document, dict) and "keys" not in document and "kty" in document:
-        document = {"keys": [document]}  # a stack's first secret holds one bare key
-    entries = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(entries, list) or not entries:
+    entries = as_key_set(document)["keys"]
+    if not entries:
         raise KeySetError('the key set has no "keys" list')
     by_kid: dict[str, jwk.JWK] = {}
     for position, entry in enumerate(entries):
