@@ -9,14 +9,15 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test lint unit integration e2e screenshot bench build validate deploy clean
 
-# The project's environment, rebuilt when its dependencies change.
-$(BIN)/.installed: pyproject.toml layers/auth/requirements.txt
+# The project's environment, rebuilt when its dependencies change: what serving needs
+# (`.installed-serve`), and for the tests also linters, fuzzers and the browser's driver.
+$(BIN)/.installed-%: pyproject.toml layers/auth/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	@touch $@
 
-run: $(BIN)/.installed ## serve the API on http://127.0.0.1:3000/api with an embedded DynamoDB
+run: $(BIN)/.installed-serve ## serve the API on http://127.0.0.1:3000/api with an embedded DynamoDB
 	$(BIN)/lambda-auth serve
 
 # The e2e tests' Node project (the official Xano SDK), installed where npm exists;
@@ -30,26 +31,26 @@ $(SDK_DIR)/node_modules/.installed: $(SDK_DIR)/package.json $(SDK_DIR)/package-l
 test: lint $(SDK_DEPS) ## lint, type-check, check the template, run every test
 	$(BIN)/pytest
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 
-unit: $(BIN)/.installed
+unit: $(BIN)/.installed-dev
 	$(BIN)/pytest tests/unit
 
-integration: $(BIN)/.installed
+integration: $(BIN)/.installed-dev
 	$(BIN)/pytest tests/integration
 
-e2e: $(BIN)/.installed $(SDK_DEPS) ## the local server over real HTTP, the Xano SDK included
+e2e: $(BIN)/.installed-dev $(SDK_DEPS) ## the local server over real HTTP, the Xano SDK included
 	$(BIN)/pytest tests/e2e
 
-screenshot: $(BIN)/.installed ## docs/run-and-debug.png, taken by the Run & Debug browser test (needs chromium)
+screenshot: $(BIN)/.installed-dev ## docs/run-and-debug.png, taken by the Run & Debug browser test (needs chromium)
 	@mkdir -p docs
 	LAMBDA_AUTH_SCREENSHOT=docs/run-and-debug.png $(BIN)/pytest tests/e2e/test_run_and_debug.py -k signed_up
 
-bench: $(BIN)/.installed ## each route against its floor, one table; fails when a goal is not met
+bench: $(BIN)/.installed-dev ## each route against its floor, one table; fails when a goal is not met
 	$(BIN)/python -m bench.run
 
 # The SAM CLI lives in its own environment: it pins its own boto3.

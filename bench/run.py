@@ -66,12 +66,12 @@ UNUSED_BY = {
         "aws_xray_sdk",
         "aws_lambda_powertools",
         "argon2",
-        "lambda_auth.users",
+        "lambda_auth.store",
         "lambda_auth.auth",
         "lambda_auth.profiles",
         "lambda_auth.limits",
         "lambda_auth.passwords",
-        "lambda_auth.http",
+        "lambda_auth.api",
         "lambda_auth.secretsmanager",  # keys from a file here; in AWS the authorizer uses it
     ),
     "me": (
@@ -221,11 +221,11 @@ class Bench:
     def prepare(self) -> None:
         """The key file, the table, and this process's environment, before the layer is imported."""
         from lambda_auth.keys import new_key
-        from lambda_auth_cli import dynamodb
+        from lambda_auth_cli import local_aws
 
         self.key_file.write_text(json.dumps({"keys": [new_key("bench")]}))
         os.environ.update(self.function_env)
-        dynamodb.ensure_table(TABLE, self.endpoint)
+        local_aws.ensure_table(TABLE, self.endpoint)
 
     # Cold starts
 
@@ -338,7 +338,7 @@ class Bench:
     def me_warm(self, rounds: int) -> Row:
         import boto3
 
-        from lambda_auth import users
+        from lambda_auth.store import users
 
         handler = _load_handler("me")
         context = Context("me")
@@ -501,7 +501,7 @@ class Bench:
 
         from lambda_auth_cli import template
 
-        stage = template.load()["Parameters"]["StageName"]["Default"]
+        stage = template.parameter("StageName").default
         executable = Path(sys.executable).parent / "lambda-auth"
         server_env = {name: value for name, value in self.function_env.items() if name.startswith("AWS_")}
         with servers.local_api(executable, self.workdir / "serve-jwks.json", server_env) as port:
@@ -620,9 +620,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lambda-auth-bench-") as workdir, servers.moto_server() as endpoint:
         bench = Bench(endpoint, Path(workdir))
         bench.prepare()
-        from lambda_auth import keys, tokens, users
+        from lambda_auth import keys, tokens
+        from lambda_auth.store import users
 
-        users.bind(TABLE)
         me_user = users.create_user(f"bench.cold.{uuid.uuid4().hex[:8]}@example.com", "Ada", "-", 0)
         token = tokens.issue(keys.current_store().get(), 42, 3600)
         cold_login_email = f"bench.cold-login.{uuid.uuid4().hex[:8]}@example.com"

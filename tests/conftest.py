@@ -1,4 +1,10 @@
-"""Shared fixtures: an embedded DynamoDB on loopback, a key file, the handlers, real event shapes."""
+"""What every test shares: the layer's settings, real event shapes, and (for the tests that ask
+for it) an embedded DynamoDB on loopback.
+
+Unit tests use none of the AWS stand-ins: the embedded DynamoDB starts, and the local
+tooling it comes from is imported, only when a test asks for `stack` (every integration
+test does; see tests/integration/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,7 +25,6 @@ from jwcrypto import jwk
 
 from lambda_auth import tokens
 from lambda_auth.keys import new_key
-from lambda_auth_cli import dynamodb, functions
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -49,33 +53,29 @@ class LocalStack:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def stack() -> Iterator[LocalStack]:
-    """moto's DynamoDB on 127.0.0.1, the table from template.yaml, and a fresh key file."""
-    jwks_path = Path(os.environ["AUTH_JWKS_FILE"])
-    jwks_path.write_text(json.dumps({"keys": [new_key("test-1")]}))
+def key_file() -> Iterator[Path]:
+    """The session's JWK Set file (AUTH_JWKS_FILE), with one fresh key."""
+    path = Path(os.environ["AUTH_JWKS_FILE"])
+    path.write_text(json.dumps({"keys": [new_key("test-1")]}))
     try:
-        with dynamodb.embedded_dynamodb() as endpoint_url:
-            dynamodb.use_local_aws(endpoint_url)
-            dynamodb.ensure_table(TABLE_NAME)
-            yield LocalStack(endpoint_url=endpoint_url, table_name=TABLE_NAME, jwks_path=jwks_path)
+        yield path
     finally:
         shutil.rmtree(KEYS_DIR, ignore_errors=True)
 
 
-def load_function(name: str) -> ModuleType:
-    """Import functions/<name>/app.py under a name of its own, as Lambda keeps functions apart."""
-    return functions.load_module(ROOT / "functions" / name)
-
-
 @pytest.fixture(scope="session")
-def handlers(stack: LocalStack) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    """Each function's lambda_handler, called with an event and a fresh context."""
+def stack(key_file: Path) -> Iterator[LocalStack]:
+    """moto's server (DynamoDB, Secrets Manager, CloudFormation) on 127.0.0.1, with the table from template.yaml.
 
-    def bind(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        handler = load_function(name).lambda_handler
-        return lambda event: handler(event, functions.LambdaContext(function_name=name))
+    It is `lambda-auth serve`'s embedded DynamoDB, one request at a time as DynamoDB
+    applies each atomically; the session's AWS clients and the layer's store point at it.
+    """
+    from lambda_auth_cli import local_aws
 
-    return {name: bind(name) for name in ("signup", "login", "me", "authorizer")}
+    with local_aws.embedded_dynamodb() as endpoint_url:
+        local_aws.use_endpoint(endpoint_url, TABLE_NAME)
+        local_aws.ensure_table(TABLE_NAME)
+        yield LocalStack(endpoint_url=endpoint_url, table_name=TABLE_NAME, jwks_path=key_file)
 
 
 def event(name: str, source_ip: str | None = None, **changes: Any) -> dict[str, Any]:

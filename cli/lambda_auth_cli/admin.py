@@ -1,11 +1,11 @@
-"""What `lambda-auth users` and `lambda-auth token` work on: a table of users and the keys that sign for it.
+"""`lambda-auth users` and `lambda-auth token`: list users, and issue a token for one, from a table of users.
 
 Three places hold users, tried in this order:
 - a deployed stack (`--stack NAME`): its table and its key secret, found from the
   stack's outputs `UsersTableName` and `TokenKeysSecretArn`;
-- the running local server: its embedded DynamoDB lives inside its process, so the
-  commands ask the server's local-only endpoints (see `devtools`), found from the record
-  the server keeps beside its key file while it runs (`.local/server.json`);
+- the running local server: it records its DynamoDB endpoint, table and key file in
+  `.local/server.json` (beside its key file) while it runs, and the commands read that
+  table directly, as the functions do;
 - the DynamoDB endpoint in AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local), with the local key file.
 
 A token is issued as login issues one: `tokens.issue` with the current key of the set,
@@ -14,29 +14,29 @@ for the user's id, with `extras` in its claims.
 
 from __future__ import annotations
 
-import http.client
+import argparse
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit
+from typing import Any
 
-from lambda_auth import tokens, users
-from lambda_auth.keys import KeySet, KeySetError, parse_key_set
+from lambda_auth import tokens
+from lambda_auth.keys import KeySet, parse_key_set
+from lambda_auth.store import users
+from lambda_auth.validation import normalize_email
 
-from . import dynamodb, keyring, sam, template
-from .runtime import ENDPOINT_VARIABLE, CliError
+from . import local_aws, template
+from .console import CliError, note, say
+from .jwks_file import JwksFile
+from .stacks import Stack
 
 SERVER_RECORD_NAME = "server.json"
-MAX_TTL_SECONDS = 31_536_000  # the template's TokenTtlSeconds MaxValue: one year
-DEFAULT_LIMIT = 50
-SERVER_TIMEOUT_SECONDS = 30
+LIFETIME_PARAMETER = "TokenTtlSeconds"
 
 UserRef = int | str  # a user's id, or their email
-
 Progress = Callable[[int], None]
 
 
@@ -53,44 +53,20 @@ class IssuedToken:
     expires_at: int
 
 
-class Directory(Protocol):
-    """A table of users the admin commands can list and issue tokens for."""
-
-    @property
-    def description(self) -> str: ...
-
-    def list_users(self, search: str, limit: int) -> list[users.User]: ...
-
-    def issue(self, who: UserRef, ttl_seconds: int | None, extras: dict[str, Any]) -> IssuedToken: ...
-
-
 def describe(who: UserRef) -> str:
     """`user 7` or `user with email ada@example.com`, for messages."""
     return f"user {who}" if isinstance(who, int) else f"user with email {who}"
 
 
-def normalized_email(email: str) -> str:
-    """An email as the store keeps it: trimmed and lower-cased, as signup stores it."""
-    return email.strip().lower()
-
-
-def template_token_ttl() -> int:
-    """The template's default token lifetime (its TokenTtlSeconds parameter)."""
-    return int(template.load()["Parameters"]["TokenTtlSeconds"]["Default"])
-
-
-def check_ttl(ttl_seconds: int) -> int:
-    """`ttl_seconds` if it is a lifetime a token may have; ValueError otherwise."""
-    if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
-        raise ValueError(f"a token lifetime is 1 to {MAX_TTL_SECONDS} seconds, not {ttl_seconds}")
-    return ttl_seconds
+def user_json(user: users.User) -> dict[str, Any]:
+    """A user as Run & Debug and `users --json` show it: /auth/me's four fields."""
+    return asdict(user)
 
 
 @dataclass
-class Store:
-    """A table read directly (PynamoDB, as the functions read it) and the keys that issue tokens for it."""
+class UserDirectory:
+    """The table the layer's store is pointed at, and the keys that issue tokens for its users."""
 
-    table_name: str
     read_keys: Callable[[], KeySet]
     default_ttl_seconds: int
     description: str
@@ -98,20 +74,21 @@ class Store:
 
     def list_users(self, search: str, limit: int) -> list[users.User]:
         """Up to `limit` users whose email contains `search`, in id order."""
-        users.bind(self.table_name)
         return users.list_users(search, limit, self.progress)
 
     def find(self, who: UserRef) -> users.User:
         """The user with this id or email; `UserNotFound` if there is none."""
-        users.bind(self.table_name)
-        user = users.get_user(who) if isinstance(who, int) else users.find_user_by_email(normalized_email(who))
+        user = users.get_user(who) if isinstance(who, int) else users.find_user_by_email(normalize_email(who))
         if user is None:
             raise UserNotFound(f"no {describe(who)} in {self.description}")
         return user
 
     def issue(self, who: UserRef, ttl_seconds: int | None, extras: dict[str, Any]) -> IssuedToken:
-        """A token for the user, valid `ttl_seconds` (default: the store's token lifetime)."""
-        ttl = check_ttl(ttl_seconds if ttl_seconds is not None else self.default_ttl_seconds)
+        """A token for the user, valid `ttl_seconds` (default: the directory's token lifetime)."""
+        ttl = ttl_seconds if ttl_seconds is not None else self.default_ttl_seconds
+        longest = template.parameter(LIFETIME_PARAMETER).maximum or ttl
+        if not 1 <= ttl <= longest:
+            raise ValueError(f"a token lifetime is 1 to {longest} seconds, not {ttl}")
         user = self.find(who)
         issued_at = int(time.time())
         token = tokens.issue(self.read_keys(), user.id, ttl, extras, now=issued_at)
@@ -123,93 +100,56 @@ class Store:
         return IssuedToken(token=token, user=user, expires_at=issued_at + ttl)
 
 
-def key_file_reader(path: Path) -> Callable[[], KeySet]:
-    """Reads the JWK Set file at `path` each time it is called, so a rotation is seen at once."""
-
-    def read() -> KeySet:
-        try:
-            return parse_key_set(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise KeySetError(f"cannot read the key file {path}: {error.strerror}") from None
-
-    return read
-
-
-def endpoint_store(endpoint_url: str, key_file: Path, progress: Progress | None = None) -> Store:
-    """The local table at a DynamoDB endpoint (DynamoDB Local), with the local key file."""
-    dynamodb.use_local_aws(endpoint_url)
-    return Store(
-        table_name=sam.LOCAL_TABLE_NAME,
-        read_keys=key_file_reader(key_file),
-        default_ttl_seconds=template_token_ttl(),
-        description=f"table {sam.LOCAL_TABLE_NAME!r} at {endpoint_url} ({ENDPOINT_VARIABLE})",
-        progress=progress,
-    )
-
-
-def stack_store(stack_name: str, progress: Progress | None = None, cloudformation: Any = None) -> Store:
-    """A deployed stack's table and key secret, from its outputs; its TokenTtlSeconds as the default lifetime."""
-    if cloudformation is None:
-        import boto3
-
-        cloudformation = boto3.client("cloudformation")
-    table_name = keyring.stack_output(stack_name, "UsersTableName", cloudformation)
-    secret_arn = keyring.stack_output(stack_name, "TokenKeysSecretArn", cloudformation)
-    try:
-        ttl = int(keyring.stack_parameter(stack_name, "TokenTtlSeconds", cloudformation))
-    except LookupError:
-        ttl = template_token_ttl()
-
-    def read_keys() -> KeySet:
-        # Read only when a token is issued: listing users needs no access to the secret.
-        return parse_key_set(json.dumps(keyring.KeySecret(secret_arn).read()))
-
-    return Store(
-        table_name=table_name,
-        read_keys=read_keys,
-        default_ttl_seconds=ttl,
-        description=f"table {table_name} of stack {stack_name}",
-        progress=progress,
-    )
-
-
 # The running server's record, beside its key file.
 
 
-def server_record_path(key_file: Path) -> Path:
-    """Where the server that uses `key_file` records its URL while it runs."""
-    return key_file.expanduser().absolute().parent / SERVER_RECORD_NAME
+@dataclass(frozen=True)
+class ServerRecord:
+    """What a running `lambda-auth serve` tells the admin commands: where it answers, and where its data is."""
+
+    url: str  # scheme://host:port
+    pid: int
+    key_file: str
+    dynamodb_endpoint: str
+    table_name: str
+
+    @staticmethod
+    def path(key_file: Path) -> Path:
+        """Where the server that uses `key_file` keeps its record while it runs."""
+        return key_file.expanduser().absolute().parent / SERVER_RECORD_NAME
+
+    def write(self) -> None:
+        """Record this server, atomically, readable by its owner only."""
+        path = self.path(Path(self.key_file))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{self.pid}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps(asdict(self)) + "\n")
+        os.replace(temporary, path)
+
+    def remove(self) -> None:
+        """Remove the record if it is still this server's."""
+        path = self.path(Path(self.key_file))
+        if ServerRecord.read(path) == self:
+            path.unlink(missing_ok=True)
+
+    @staticmethod
+    def read(path: Path) -> ServerRecord | None:
+        try:
+            return ServerRecord(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    @classmethod
+    def running(cls, key_file: Path) -> ServerRecord | None:
+        """The record of the running server that uses `key_file`, or None (no record, or its process is gone)."""
+        record = cls.read(cls.path(key_file))
+        return record if record is not None and _alive(record.pid) else None
 
 
-def write_server_record(key_file: Path, url: str, pid: int) -> Path:
-    """Record that the server with `pid` answers at `url` (scheme://host:port); its path."""
-    path = server_record_path(key_file)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    record = {"url": url, "pid": pid, "key_file": str(key_file.expanduser().absolute())}
-    temporary = path.with_name(f".{path.name}.{pid}")
-    temporary.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
-
-
-def remove_server_record(key_file: Path, pid: int) -> None:
-    """Remove the record if it is still the one the server with `pid` wrote."""
-    path = server_record_path(key_file)
-    record = _read_record(path)
-    if record is not None and record.get("pid") == pid:
-        path.unlink(missing_ok=True)
-
-
-def _read_record(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+def _alive(pid: int) -> bool:
+    if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
@@ -220,91 +160,116 @@ def _alive(pid: object) -> bool:
     return True
 
 
-def running_server(key_file: Path) -> str | None:
-    """The URL of the running server that uses `key_file`, or None (no record, or its process is gone)."""
-    record = _read_record(server_record_path(key_file))
-    if record is None or not isinstance(record.get("url"), str) or not _alive(record.get("pid")):
-        return None
-    return str(record["url"])
-
-
-@dataclass
-class ServerClient:
-    """The running local server, through its local-only endpoints (`/_local/...`)."""
-
-    url: str  # scheme://host:port
-
-    @property
-    def description(self) -> str:
-        """Where the users are, for messages."""
-        return f"the local server at {self.url}"
-
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        parts = urlsplit(self.url)
-        connection = http.client.HTTPConnection(
-            parts.hostname or "127.0.0.1", parts.port, timeout=SERVER_TIMEOUT_SECONDS
-        )
-        headers = {"Accept": "application/json"}
-        payload = None
-        if body is not None:
-            payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        try:
-            connection.request(method, path, body=payload, headers=headers)
-            response = connection.getresponse()
-            status, text = response.status, response.read().decode("utf-8", "replace")
-        except OSError as error:
-            raise CliError(
-                f"the local server at {self.url} does not answer ({error}); is `lambda-auth serve` still running?"
-            ) from None
-        finally:
-            connection.close()
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            answer = {}
-        message = answer.get("message") if isinstance(answer, dict) else None
-        if status == 404 and isinstance(message, str):
-            raise UserNotFound(message)
-        if status == 400 and isinstance(message, str):
-            raise ValueError(message)  # what was asked cannot be done: a usage error, as when issued here
-        if status != 200:
-            raise CliError(f"the local server at {self.url} answered {status}: {message or text[:200]}")
-        return answer
-
-    def list_users(self, search: str, limit: int) -> list[users.User]:
-        """Up to `limit` users whose email contains `search`, in id order, from the server's store."""
-        answer = self._request("GET", "/_local/users?" + urlencode({"search": search, "limit": limit}))
-        return [users.User(**entry) for entry in answer["users"]]
-
-    def issue(self, who: UserRef, ttl_seconds: int | None, extras: dict[str, Any]) -> IssuedToken:
-        """A token for the user, issued by the server with its own keys."""
-        body: dict[str, Any] = {"id": who} if isinstance(who, int) else {"email": who}
-        body["extras"] = extras
-        if ttl_seconds is not None:
-            body["ttl"] = ttl_seconds
-        answer = self._request("POST", "/_local/token", body)
-        return IssuedToken(
-            token=answer["authToken"], user=users.User(**answer["user"]), expires_at=answer["expires_at"]
-        )
-
-
-def user_json(user: users.User) -> dict[str, Any]:
-    """A user as the local endpoints and `users --json` show it: /auth/me's four fields."""
-    return asdict(user)
-
-
-def directory(stack: str | None, key_file: Path, progress: Progress | None = None) -> Directory:
+def directory(stack_name: str | None, key_file: Path, progress: Progress | None = None) -> UserDirectory:
     """Where the admin commands look: a stack, else the running local server, else a DynamoDB endpoint."""
-    if stack:
-        return stack_store(stack, progress)
-    url = running_server(key_file)
-    if url is not None:
-        return ServerClient(url)
-    endpoint = os.environ.get(ENDPOINT_VARIABLE, "").strip()
+    default_ttl = int(template.parameter(LIFETIME_PARAMETER).default)
+    if stack_name:
+        stack = Stack.describe(stack_name)
+        table_name, secret_arn = stack.output("UsersTableName"), stack.output("TokenKeysSecretArn")
+        local_aws.apply({"AUTH_TABLE_NAME": table_name})
+
+        def read_secret() -> KeySet:
+            # Read only when a token is issued: listing users needs no access to the secret.
+            from .key_rotation import KeySecret
+
+            return parse_key_set(json.dumps(KeySecret(secret_arn).read()))
+
+        ttl = int(stack.parameters.get(LIFETIME_PARAMETER, default_ttl))
+        return UserDirectory(read_secret, ttl, f"table {table_name} of stack {stack_name}", progress)
+    record = ServerRecord.running(key_file)
+    if record is not None:
+        local_aws.use_endpoint(record.dynamodb_endpoint, record.table_name)
+        keys = JwksFile(Path(record.key_file))
+        return UserDirectory(keys.key_set, default_ttl, f"the local server at {record.url}", progress)
+    endpoint = os.environ.get(local_aws.ENDPOINT_VARIABLE, "").strip()
     if endpoint:
-        return endpoint_store(endpoint, key_file.expanduser().absolute(), progress)
+        local_aws.use_endpoint(endpoint)
+        description = f"table {template.LOCAL_TABLE_NAME!r} at {endpoint} ({local_aws.ENDPOINT_VARIABLE})"
+        return UserDirectory(JwksFile(key_file).key_set, default_ttl, description, progress)
     raise CliError(
         f"no local server is running with the key file {key_file} (start one with `make run`);"
-        f" or set {ENDPOINT_VARIABLE} to a DynamoDB endpoint, or pass --stack NAME"
+        f" or set {local_aws.ENDPOINT_VARIABLE} to a DynamoDB endpoint, or pass --stack NAME"
     )
+
+
+# The commands
+
+
+def _errors(command: str, run: Callable[[], int]) -> int:
+    """Run an admin command; its failures become one line: 1 at run time, 2 for a bad value."""
+    try:
+        return run()
+    except CliError:
+        raise
+    except UserNotFound as error:
+        raise CliError(str(error)) from None
+    except ValueError as error:
+        raise CliError(f"{command}: {error}", exit_code=2) from None
+    except Exception as error:  # AWS, network, file and key errors alike: one line, no traceback
+        raise CliError(f"{command}: {type(error).__name__}: {error}") from None
+
+
+def _when(epoch_seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_seconds))
+
+
+def _scan_progress() -> Progress:
+    """A progress line on stderr for each page of a scan after the first: only long scans show one."""
+    pages = [0]
+
+    def report(scanned: int) -> None:
+        pages[0] += 1
+        if pages[0] > 1:
+            note(f"scanned {scanned} items...")
+
+    return report
+
+
+def users_command(args: argparse.Namespace) -> int:
+    """List users: id, email, name, creation time; a table, or JSON with --json."""
+
+    def run() -> int:
+        where = directory(args.stack, args.jwks, _scan_progress())
+        found = where.list_users(args.search, args.limit)
+        if args.json:
+            say(json.dumps([user_json(user) for user in found], indent=2, ensure_ascii=False))
+        elif found:
+            widths = [
+                max(len(field), *(len(str(getattr(user, field))) for user in found))
+                for field in ("id", "email", "name")
+            ]
+            say(f"{'id':>{widths[0]}}  {'email':<{widths[1]}}  {'name':<{widths[2]}}  created (UTC)")
+            for user in found:
+                created = _when(user.created_at / 1000)
+                say(f"{user.id:>{widths[0]}}  {user.email:<{widths[1]}}  {user.name:<{widths[2]}}  {created}")
+        matching = f" whose email contains {args.search!r}" if args.search else ""
+        summary = f"{len(found)} user{'' if len(found) == 1 else 's'}{matching} in {where.description}"
+        if len(found) == args.limit:
+            summary += f"; stopped at --limit {args.limit}, there may be more (--search narrows)"
+        note(summary)
+        return 0
+
+    return _errors("users", run)
+
+
+def token_command(args: argparse.Namespace) -> int:
+    """Print a token for one user (stdout: the token alone; stderr: whose it is and until when)."""
+    try:
+        extras = json.loads(args.extras)
+    except ValueError as error:
+        raise CliError(f"--extras is not JSON: {error}", exit_code=2) from None
+    if not isinstance(extras, dict):
+        raise CliError('--extras must be a JSON object, e.g. \'{"role": "admin"}\'', exit_code=2)
+
+    def run() -> int:
+        who: UserRef = args.id if args.id is not None else args.email
+        where = directory(args.stack, args.jwks)
+        issued = where.issue(who, args.ttl, extras)
+        say(issued.token)
+        note(
+            f"a token for user {issued.user.id} ({issued.user.email}) from {where.description},"
+            f" valid until {_when(issued.expires_at)} UTC"
+        )
+        return 0
+
+    return _errors("token", run)

@@ -40,6 +40,7 @@ DOCS_PATH = "/docs"
 ASSETS_PREFIX = "/docs/assets/"
 OPENAPI_JSON_PATH = "/openapi.json"
 LOCAL_PREFIX = "/_local/"
+DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_BODY_BYTES = 64 * 1024
 
@@ -102,7 +103,7 @@ class DevTools:
 
     api_base_path: str  # the stage, e.g. /api
     bound_url: str  # http://host:port, where the server listens
-    store: admin.Store
+    directory: admin.UserDirectory
     enabled: bool  # False on a non-loopback address without --allow-remote-debug
     loopback_only: bool  # refuse requests whose Host is not a loopback name
 
@@ -188,12 +189,12 @@ class DevTools:
         parameters = parse_qs(query)
         search = parameters.get("search", [""])[-1]
         try:
-            limit = int(parameters.get("limit", [str(admin.DEFAULT_LIMIT)])[-1])
+            limit = int(parameters.get("limit", [str(DEFAULT_LIMIT)])[-1])
         except ValueError:
             limit = 0
         if not 1 <= limit <= MAX_LIMIT:
             return _error(400, "ERROR_CODE_INPUT_ERROR", f"limit is a whole number from 1 to {MAX_LIMIT}")
-        found = self.store.list_users(search, limit)
+        found = self.directory.list_users(search, limit)
         return _json(200, {"users": [admin.user_json(user) for user in found], "search": search, "limit": limit})
 
     def _token(self, request: Request) -> Response:
@@ -208,7 +209,7 @@ class DevTools:
             return _error(400, "ERROR_CODE_INPUT_ERROR", "the body is not JSON")
         try:
             who, ttl, extras = _token_request(document)
-            issued = self.store.issue(who, ttl, extras)
+            issued = self.directory.issue(who, ttl, extras)
         except admin.UserNotFound as error:
             return _error(404, "ERROR_CODE_NOT_FOUND", str(error))
         except ValueError as error:

@@ -2,13 +2,14 @@
 
 `Gateway.handle` takes a request and answers it the way a deployed stage would:
 - the path is matched under the stage (`/{stage}/...`) to the template's resources and
-  methods, literal segments before `{param}` before `{proxy+}`; anything else is the
+  methods, literal segments before `{param}`; anything else is the
   MISSING_AUTHENTICATION_TOKEN gateway response;
-- a method behind a Lambda authorizer calls it first with the REQUEST (or TOKEN) event,
-  evaluates the returned policy against the method ARN, and passes the principal and
-  the context (values as text) on in `requestContext.authorizer`; an `Unauthorized`
-  error is UNAUTHORIZED, a Deny or an uncovered method is ACCESS_DENIED, anything else
-  that goes wrong in the authorizer is a 500;
+- a method behind a Lambda authorizer calls it first with the REQUEST event (a missing
+  identity source is UNAUTHORIZED without a call), evaluates the returned policy against
+  the method ARN, and passes the principal and the context (values as text) on in
+  `requestContext.authorizer`; an `Unauthorized` error is UNAUTHORIZED, a Deny or an
+  uncovered method is ACCESS_DENIED, anything else that goes wrong in the authorizer is
+  a 500;
 - a Lambda proxy method gets the version 1.0 proxy event, and its answer is checked as
   API Gateway checks it: a malformed one, or a function error, is a 502;
 - mock methods (SAM's CORS preflight) answer their fixed status, headers and body;
@@ -18,11 +19,9 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -30,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
-from . import policies, sam
-from .functions import FunctionError
+from . import policies, template
+from .lambda_runtime import FunctionError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,7 @@ ACCESS_DENIED = "ACCESS_DENIED"
 AUTHORIZER_FAILURE = "AUTHORIZER_FAILURE"
 AUTHORIZER_CONFIGURATION_ERROR = "AUTHORIZER_CONFIGURATION_ERROR"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+BAD_REQUEST_BODY = "BAD_REQUEST_BODY"  # for the server: a request too malformed to route
 BAD_GATEWAY = "DEFAULT_5XX"  # a function error or a malformed proxy answer: 502, no type of its own
 
 _DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
@@ -53,6 +53,7 @@ _DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
     AUTHORIZER_FAILURE: (500, None, "AuthorizerFailureException"),
     AUTHORIZER_CONFIGURATION_ERROR: (500, None, "AuthorizerConfigurationException"),
     REQUEST_TOO_LARGE: (413, "Request Too Long", "RequestTooLongException"),
+    BAD_REQUEST_BODY: (400, "Malformed HTTP request", "BadRequestException"),
     BAD_GATEWAY: (502, "Internal server error", None),
 }
 _DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
@@ -96,7 +97,7 @@ class Response:
 
 @dataclass(frozen=True)
 class _Route:
-    method: sam.Method
+    method: template.Method
     resource_path: str
     path_parameters: dict[str, str] | None
 
@@ -108,18 +109,12 @@ def _segments(path: str) -> list[str]:
 
 def _match(resource_path: str, path: str) -> tuple[tuple[int, ...], dict[str, str]] | None:
     """How specifically `resource_path` matches `path` (lower is more specific), and its parameters."""
-    template, actual = _segments(resource_path), _segments(path)
+    declared, actual = _segments(resource_path), _segments(path)
+    if len(actual) != len(declared):
+        return None
     rank: list[int] = []
     parameters: dict[str, str] = {}
-    for index, segment in enumerate(template):
-        greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
-        if greedy:
-            if index != len(template) - 1 or index >= len(actual) or not "".join(actual[index:]):
-                return None
-            parameters[greedy.group(1)] = "/".join(actual[index:])
-            return (*rank, 2), parameters
-        if index >= len(actual):
-            return None
+    for index, segment in enumerate(declared):
         variable = re.fullmatch(r"\{(\w+)\}", segment)
         if variable and actual[index]:
             parameters[variable.group(1)] = actual[index]
@@ -128,8 +123,6 @@ def _match(resource_path: str, path: str) -> tuple[tuple[int, ...], dict[str, st
             rank.append(0)
         else:
             return None
-    if len(actual) != len(template):
-        return None
     return tuple(rank), parameters
 
 
@@ -154,22 +147,20 @@ class Gateway:
 
     def __init__(
         self,
-        api: sam.Api,
+        api: template.Api,
         functions: Mapping[str, Invokable],
-        region: str = sam.DEFAULT_REGION,
-        account_id: str = sam.LOCAL_ACCOUNT_ID,
-        api_id: str = sam.LOCAL_API_ID,
+        region: str = template.DEFAULT_REGION,
+        account_id: str = template.LOCAL_ACCOUNT_ID,
+        api_id: str = template.LOCAL_API_ID,
     ):
         self.api = api
         self.functions = functions
         self.region = region
         self.account_id = account_id
         self.api_id = api_id
-        self._resources: dict[str, dict[str, sam.Method]] = {}
+        self._resources: dict[str, dict[str, template.Method]] = {}
         for method in api.methods:
             self._resources.setdefault(method.resource_path, {})[method.http_method] = method
-        self._cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
-        self._cache_lock = threading.Lock()
 
     @property
     def base_path(self) -> str:
@@ -188,7 +179,7 @@ class Gateway:
         if not candidates:
             return None
         _, resource_path, parameters, methods = min(candidates, key=lambda candidate: candidate[0])
-        chosen = methods.get(method) or methods.get("ANY")
+        chosen = methods.get(method)
         if chosen is None:
             return None
         return _Route(chosen, resource_path, parameters or None)
@@ -222,7 +213,7 @@ class Gateway:
         except ValueError:
             log.warning("%s returned a value that is not JSON", function)
             return self.gateway_response(BAD_GATEWAY, request_id)
-        response = self._proxy_response(result, request, request_id)
+        response = self._proxy_response(result, request_id)
         if response is None:
             log.warning("%s returned a malformed Lambda proxy response", function)
             return self.gateway_response(BAD_GATEWAY, request_id)
@@ -282,26 +273,11 @@ class Gateway:
             return None, None
         return _single_and_multi(pairs)
 
-    def _is_binary(self, content_type: str | None) -> bool:
-        if not content_type:
-            return False
-        media_type = content_type.split(";")[0].strip().lower()
-        return any(
-            re.fullmatch(re.escape(kind.lower()).replace(r"\*", ".*"), media_type)
-            for kind in self.api.binary_media_types
-        )
-
     def _proxy_event(self, request: Request, route: _Route, path: str, request_id: str) -> dict[str, Any]:
         headers, multi_headers = self._headers(request)
         query, multi_query = self._query(request)
-        binary = self._is_binary(request.header("Content-Type"))
-        body: str | None
-        if not request.body:
-            body = None
-        elif binary:
-            body = base64.b64encode(request.body).decode()
-        else:
-            body = request.body.decode("utf-8", errors="replace")
+        # Without binary media types, API Gateway passes every body on as text.
+        body = request.body.decode("utf-8", errors="replace") if request.body else None
         return {
             "resource": route.resource_path,
             "path": path,
@@ -314,7 +290,7 @@ class Gateway:
             "stageVariables": None,
             "requestContext": self._request_context(request, route, path, request_id),
             "body": body,
-            "isBase64Encoded": binary and body is not None,
+            "isBase64Encoded": False,
         }
 
     # The authorizer
@@ -323,53 +299,39 @@ class Gateway:
         """The ARN of this request's method, as authorizers receive it and their policies name it."""
         return policies.method_arn(self.region, self.account_id, self.api_id, self.api.stage, method, path)
 
-    def _identity(self, authorizer: sam.Authorizer, request: Request) -> tuple[str, ...] | None:
-        """The values of the authorizer's identity sources; None when one is missing (401 at once)."""
+    def _has_identity(self, authorizer: template.Authorizer, request: Request) -> bool:
+        """Whether the request carries every identity source the authorizer lists (else: 401 at once)."""
         query = dict(parse_qsl(request.query, keep_blank_values=True))
-        values = []
         for source in authorizer.identity_sources:
-            value: str | None = None
             if source.startswith("method.request.header."):
                 value = request.header(source.removeprefix("method.request.header."))
             elif source.startswith("method.request.querystring."):
                 value = query.get(source.removeprefix("method.request.querystring."))
-            elif source.startswith("context."):
-                value = source
+            else:
+                value = source  # context and stage variables: always present here
             if not value:
-                return None
-            values.append(value)
-        return tuple(values)
+                return False
+        return True
 
     def _authorize(
         self, request: Request, route: _Route, path: str, event: dict[str, Any], request_id: str
     ) -> Response | None:
         """Run the method's authorizer; None when the request may go on (and `event` now holds its context)."""
         authorizer = self.api.authorizers[route.method.authorizer or ""]
-        identity = self._identity(authorizer, request)
-        if identity is None:
+        if not self._has_identity(authorizer, request):
             return self.gateway_response(UNAUTHORIZED, request_id)
         arn = self.method_arn(request.method.upper(), path)
         started = time.monotonic()
-        cache_key = (authorizer.name, identity)
-        answer = self._cached(cache_key) if authorizer.ttl_seconds and identity else None
-        if answer is None:
-            if authorizer.kind == "token":
-                authorizer_event: dict[str, Any] = {
-                    "type": "TOKEN",
-                    "authorizationToken": identity[0] if identity else "",
-                    "methodArn": arn,
-                }
-            else:
-                authorizer_event = {"type": "REQUEST", "methodArn": arn, **event}
-                for key in ("body", "isBase64Encoded"):
-                    authorizer_event.pop(key, None)
-            try:
-                answer = self.functions[authorizer.function].invoke(_json_copy(authorizer_event), request_id)
-            except FunctionError as error:
-                if error.error_message == "Unauthorized":
-                    return self.gateway_response(UNAUTHORIZED, request_id)
-                log.warning("%s failed: %s: %s", authorizer.function, error.error_type, error.error_message)
-                return self.gateway_response(AUTHORIZER_FAILURE, request_id)
+        authorizer_event = {"type": "REQUEST", "methodArn": arn, **event}
+        for key in ("body", "isBase64Encoded"):
+            authorizer_event.pop(key, None)
+        try:
+            answer = self.functions[authorizer.function].invoke(_json_copy(authorizer_event), request_id)
+        except FunctionError as error:
+            if error.error_message == "Unauthorized":
+                return self.gateway_response(UNAUTHORIZED, request_id)
+            log.warning("%s failed: %s: %s", authorizer.function, error.error_type, error.error_message)
+            return self.gateway_response(AUTHORIZER_FAILURE, request_id)
         try:
             if not isinstance(answer, dict) or not isinstance(answer.get("principalId"), str | int):
                 raise policies.PolicyError("the answer has no principalId")
@@ -381,8 +343,6 @@ class Gateway:
         except policies.PolicyError as error:
             log.warning("%s answered a policy API Gateway refuses: %s", authorizer.function, error)
             return self.gateway_response(AUTHORIZER_CONFIGURATION_ERROR, request_id)
-        if authorizer.ttl_seconds and identity:
-            self._remember(cache_key, answer, authorizer.ttl_seconds)
         if decision is policies.Decision.DENY:
             return self.gateway_response(
                 ACCESS_DENIED, request_id, "User is not authorized to access this resource with an explicit deny"
@@ -396,25 +356,13 @@ class Gateway:
         }
         return None
 
-    def _cached(self, key: tuple[str, tuple[str, ...]]) -> dict[str, Any] | None:
-        with self._cache_lock:
-            entry = self._cache.get(key)
-            if entry is None or entry[0] <= time.monotonic():
-                self._cache.pop(key, None)
-                return None
-            return entry[1]
-
-    def _remember(self, key: tuple[str, tuple[str, ...]], answer: dict[str, Any], ttl_seconds: int) -> None:
-        with self._cache_lock:
-            self._cache[key] = (time.monotonic() + ttl_seconds, answer)
-
     # Answers
 
-    def _mock(self, mock: sam.MockIntegration, request_id: str) -> Response:
+    def _mock(self, mock: template.MockIntegration, request_id: str) -> Response:
         headers = [("Content-Type", mock.content_type), *mock.headers.items(), ("x-amzn-RequestId", request_id)]
         return Response(mock.status, headers, mock.body.encode())
 
-    def _proxy_response(self, result: Any, request: Request, request_id: str) -> Response | None:
+    def _proxy_response(self, result: Any, request_id: str) -> Response | None:
         """The HTTP answer for a Lambda proxy result; None when API Gateway would call it malformed."""
         if not isinstance(result, dict) or not set(result) <= _PROXY_RESPONSE_KEYS:
             return None
@@ -439,12 +387,7 @@ class Gateway:
                 return None
             if value is not None and str(value) not in merged.get(str(name), []):
                 merged.setdefault(str(name), []).append(str(value))
-        payload = (body or "").encode()
-        if encoded and body and self._is_binary(request.header("Accept")):
-            try:
-                payload = base64.b64decode(body, validate=True)
-            except (binascii.Error, ValueError):
-                return None
+        payload = (body or "").encode()  # without binary media types, a base64 body goes out as its text
         pairs = [(name, value) for name, values in merged.items() for value in values]
         pairs = [(name, value) for name, value in pairs if name.lower() not in _HOP_BY_HOP]
         if not any(name.lower() == "content-type" for name, _ in pairs):

@@ -1,7 +1,23 @@
-"""Reading template.yaml, the one description of the deployed system."""
+"""template.yaml, the one description of the deployed system, read for the local tools.
+
+Every local tool asks this module: the parameters' defaults and bounds, the users table's
+definition, and the application as SAM translates it (the REST API's routes, Lambda
+authorizer, gateway responses and CORS preflight; each function's folder, handler,
+environment and layer), so the local server follows the template instead of a second
+route table. The few intrinsic functions these hold are resolved to local values.
+
+`lambda-auth serve` runs what this template uses and what a SAM user would plausibly add
+to it: Lambda proxy and mock (CORS) integrations, `{param}` path segments, REQUEST
+authorizers without caching. Anything else is refused by name rather than half-emulated.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +26,30 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 TABLE_RESOURCE = "UsersTable"
+
+LOCAL_BUCKET = "local"  # the fake S3 bucket local code URIs are rewritten to before translating
+DEFAULT_REGION = "us-east-1"
+LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_API_ID = "local"
+LOCAL_STACK_NAME = "lambda-auth"
+LOCAL_TABLE_NAME = "lambda-auth"
+
+_INTEGRATION = "x-amazon-apigateway-integration"
+_AUTHORIZER = "x-amazon-apigateway-authorizer"
+_GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
+_UNSUPPORTED = {
+    "x-amazon-apigateway-any-method": "ANY methods",
+    "x-amazon-apigateway-binary-media-types": "binary media types",
+}
+_FUNCTION_IN_URI = re.compile(r"\$\{(\w+)\.Arn\}")
+
+
+class TemplateError(ValueError):
+    """The template holds something the local tools cannot run; the message says what."""
+
+
+# The template as written
 
 
 class _CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -32,18 +72,38 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
 _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
+@functools.cache
 def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as plain data, intrinsic functions in their long form."""
-    with open(path, encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    """The template as plain data, intrinsic functions in their long form (read once; do not change it)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    except OSError as error:
+        raise TemplateError(f"cannot read {path}: {error.strerror}") from None
     if not isinstance(document, dict):
-        raise ValueError(f"{path} is not a template")
+        raise TemplateError(f"{path} is not a template")
     return document
 
 
-def table_definition(template: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Parameter:
+    """A template parameter's default and, for a number, its bounds."""
+
+    default: str
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+def parameter(name: str, path: Path = TEMPLATE_PATH) -> Parameter:
+    """The parameter `name` of the template: its default, MinValue and MaxValue."""
+    spec = load(path)["Parameters"][name]
+    bounds = (spec.get("MinValue"), spec.get("MaxValue"))
+    return Parameter(str(spec.get("Default", "")), *(int(bound) if bound is not None else None for bound in bounds))
+
+
+def table_definition(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The users table's key schema, attributes, billing mode and TTL, as CreateTable takes them."""
-    properties = template["Resources"][TABLE_RESOURCE]["Properties"]
+    properties = load(path)["Resources"][TABLE_RESOURCE]["Properties"]
     definition = {
         "AttributeDefinitions": properties["AttributeDefinitions"],
         "KeySchema": properties["KeySchema"],
@@ -52,3 +112,360 @@ def table_definition(template: dict[str, Any]) -> dict[str, Any]:
     if "TimeToLiveSpecification" in properties:
         definition["TimeToLiveSpecification"] = properties["TimeToLiveSpecification"]
     return definition
+
+
+# The template as SAM translates it
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Lambda function: where its code is, its handler, its environment, its layers' folders."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    layer_dirs: tuple[Path, ...]
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A REQUEST Lambda authorizer of the API and the function behind it."""
+
+    name: str
+    function: str  # logical id
+    identity_sources: tuple[str, ...]  # e.g. method.request.header.Authorization: a request without one is a 401
+
+
+@dataclass(frozen=True)
+class MockIntegration:
+    """A mock integration (SAM's CORS preflight): a fixed status, headers and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method of one resource: a Lambda proxy (function) or a mock, maybe behind an authorizer."""
+
+    resource_path: str  # as declared, e.g. /auth/me or /users/{id}
+    http_method: str  # upper case
+    function: str | None = None
+    mock: MockIntegration | None = None
+    authorizer: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """A gateway response of the template: status (None keeps the default), headers, body templates."""
+
+    status: int | None
+    headers: dict[str, str]
+    templates: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Api:
+    """The REST API: stage, methods, authorizers and gateway responses."""
+
+    logical_id: str
+    stage: str
+    methods: tuple[Method, ...]
+    authorizers: dict[str, Authorizer]
+    gateway_responses: dict[str, GatewayResponse]
+
+
+@dataclass(frozen=True)
+class Application:
+    """What the local server runs: the API and the functions it calls."""
+
+    api: Api
+    functions: dict[str, Function]
+    region: str = DEFAULT_REGION
+
+
+class _NoManagedPolicies:
+    """The translator asks for AWS managed policy ARNs; none are needed to run locally."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def translate(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as SAM's transform turns it into CloudFormation, with local code URIs kept."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    try:
+        document = yaml_parse(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise TemplateError(f"cannot read {path}: {error.strerror}") from None
+    for resource in (document.get("Resources") or {}).values():
+        properties = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://{LOCAL_BUCKET}/{properties[key]}"
+    os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)  # the translator needs a region
+    # Offline, the translator warns that it has no feature-toggle config; nothing to act on.
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
+    try:
+        translated: dict[str, Any] = transform(document, {}, _NoManagedPolicies())
+    except Exception as error:  # the translator's errors are many types; each has a readable message
+        raise TemplateError(f"SAM cannot translate {path.name}: {error}") from None
+    return translated
+
+
+def application(path: Path = TEMPLATE_PATH) -> Application:
+    """Translate the template and read its API and functions, resolved for a local run."""
+    translated = translate(path)
+    root = path.resolve().parent
+    parameters = {
+        name: str(spec["Default"]) for name, spec in translated.get("Parameters", {}).items() if "Default" in spec
+    }
+    resolver = _Resolver(translated, parameters)
+    functions = {
+        logical_id: _function(logical_id, resource, translated, resolver, root)
+        for logical_id, resource in translated["Resources"].items()
+        if resource.get("Type") == "AWS::Lambda::Function"
+    }
+    apis = [
+        (logical_id, resource)
+        for logical_id, resource in translated["Resources"].items()
+        if resource.get("Type") == "AWS::ApiGateway::RestApi"
+    ]
+    if len(apis) != 1:
+        raise TemplateError(f"lambda-auth serve runs one REST API; {path.name} has {len(apis)}")
+    logical_id, resource = apis[0]
+    return Application(_api(logical_id, resource, translated, resolver), functions, resolver.region)
+
+
+class _Resolver:
+    """Ref, Fn::Sub and Fn::GetAtt resolved to local values; other intrinsics are refused."""
+
+    def __init__(self, translated: dict[str, Any], parameters: dict[str, str]):
+        self.resources: dict[str, Any] = translated.get("Resources") or {}
+        self.parameters = parameters
+        self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        self.pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": LOCAL_ACCOUNT_ID,
+            "AWS::StackName": LOCAL_STACK_NAME,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": "",
+        }
+
+    def ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.resources:
+            return LOCAL_TABLE_NAME if self.resources[name].get("Type") == "AWS::DynamoDB::Table" else name
+        raise TemplateError(f"Ref to unknown name {name!r}")
+
+    def get_att(self, name: str, attribute: str) -> str:
+        if name not in self.resources:
+            raise TemplateError(f"Fn::GetAtt on unknown resource {name!r}")
+        if attribute == "Arn":
+            kind = self.resources[name].get("Type", "")
+            service = kind.split("::")[1].lower() if kind.count("::") == 2 else "local"
+            return f"arn:aws:{service}:{self.region}:{LOCAL_ACCOUNT_ID}:{name}"
+        return name
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return self.ref(str(argument))
+            if key == "Fn::GetAtt":
+                name, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
+                return self.get_att(name, attribute)
+            if key == "Fn::Sub":
+                return self.sub(argument)
+            if key.startswith("Fn::"):
+                raise TemplateError(f"{key} is not supported by lambda-auth serve")
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        local = {name: str(self.resolve(item)) for name, item in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in local:
+                return local[name]
+            if "." in name:
+                return self.get_att(*name.split(".", 1))
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, str(text))
+
+
+def _local_dir(code: Any, root: Path, what: str) -> Path:
+    if not isinstance(code, dict) or code.get("S3Bucket") != LOCAL_BUCKET:
+        raise TemplateError(f"{what}'s code is not a local folder")
+    folder = (root / str(code["S3Key"])).resolve()
+    if not folder.is_dir():
+        raise TemplateError(f"{what}'s code folder {folder} does not exist")
+    return folder
+
+
+def _function(
+    logical_id: str, resource: dict[str, Any], translated: dict[str, Any], resolver: _Resolver, root: Path
+) -> Function:
+    properties = resource.get("Properties") or {}
+    code_dir = _local_dir(properties.get("Code"), root, logical_id)
+    runtime = str(properties.get("Runtime", ""))
+    if not runtime.startswith("python"):
+        raise TemplateError(f"{logical_id} runs {runtime or 'no runtime'}; lambda-auth serve runs Python functions")
+    layer_dirs = []
+    for layer in properties.get("Layers") or []:
+        name = layer.get("Ref") if isinstance(layer, dict) else None
+        content = ((translated["Resources"].get(name) or {}).get("Properties") or {}).get("Content")
+        layer_dir = _local_dir(content, root, f"{logical_id}'s layer {name or layer}")
+        # Lambda puts a layer's python/ folder on the path; SAM builds one from a plain folder.
+        layer_dirs.append(layer_dir / "python" if (layer_dir / "python").is_dir() else layer_dir)
+    variables = ((properties.get("Environment") or {}).get("Variables")) or {}
+    return Function(
+        logical_id=logical_id,
+        code_dir=code_dir,
+        handler=str(properties.get("Handler", "")),
+        environment={name: str(resolver.resolve(value)) for name, value in variables.items()},
+        layer_dirs=tuple(layer_dirs),
+        timeout_seconds=int(properties.get("Timeout", 3)),
+    )
+
+
+def _function_of(uri: Any) -> str | None:
+    """The logical id of the function an aws_proxy or authorizer URI invokes."""
+    if isinstance(uri, dict) and "Fn::Sub" in uri:
+        argument = uri["Fn::Sub"]
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        match = _FUNCTION_IN_URI.search(text)
+        if match:
+            return match.group(1)
+        for value in variables.values():
+            if isinstance(value, dict) and "Fn::GetAtt" in value:
+                target = value["Fn::GetAtt"]
+                return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
+    return None
+
+
+def _unquoted(value: str) -> str:
+    """A static mapping value ('text') without its quotes."""
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+
+
+def _static_headers(parameters: dict[str, Any], prefix: str, resolver: _Resolver) -> dict[str, str]:
+    """The headers a response-parameter mapping sets to fixed values ('text')."""
+    headers = {}
+    for name, value in parameters.items():
+        resolved = resolver.resolve(value)
+        if name.startswith(prefix) and isinstance(resolved, str):
+            headers[name[len(prefix) :]] = _unquoted(resolved)
+    return headers
+
+
+def _stage(translated: dict[str, Any], api_id: str, resolver: _Resolver) -> str:
+    for resource in translated["Resources"].values():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::ApiGateway::Stage" and properties.get("RestApiId") == {"Ref": api_id}:
+            return str(resolver.resolve(properties.get("StageName")))
+    raise TemplateError(f"{api_id} has no stage")
+
+
+def _mock(integration: dict[str, Any], resolver: _Resolver) -> MockIntegration:
+    request_template = (integration.get("requestTemplates") or {}).get("application/json", "")
+    match = re.search(r'"statusCode"\s*:\s*(\d+)', request_template)
+    status = int(match.group(1)) if match else 200
+    responses = integration.get("responses") or {}
+    chosen = next(
+        (spec for pattern, spec in responses.items() if pattern != "default" and re.fullmatch(pattern, str(status))),
+        responses.get("default") or {},
+    )
+    templates = chosen.get("responseTemplates") or {}
+    content_type = next(iter(templates), "application/json")
+    return MockIntegration(
+        status=int(chosen.get("statusCode", status)),
+        headers=_static_headers(chosen.get("responseParameters") or {}, "method.response.header.", resolver),
+        body=str(templates.get(content_type, "")),
+        content_type=content_type,
+    )
+
+
+def _authorizers(body: dict[str, Any]) -> dict[str, Authorizer]:
+    authorizers = {}
+    # OpenAPI 3 keeps security schemes under components; swagger 2 under securityDefinitions.
+    schemes = (body.get("components") or {}).get("securitySchemes") or body.get("securityDefinitions") or {}
+    for name, definition in schemes.items():
+        spec = definition.get(_AUTHORIZER)
+        if not spec:
+            continue
+        function = _function_of(spec.get("authorizerUri"))
+        if str(spec.get("type", "token")).lower() != "request" or function is None:
+            raise TemplateError(f"authorizer {name}: lambda-auth serve runs REQUEST Lambda authorizers only")
+        if int(spec.get("authorizerResultTtlInSeconds", 300)):
+            raise TemplateError(
+                f"authorizer {name}: caching is not supported by lambda-auth serve (set Identity: ReauthorizeEvery: 0)"
+            )
+        sources = str(spec.get("identitySource") or "")
+        authorizers[name] = Authorizer(
+            name, function, tuple(part.strip() for part in sources.split(",") if part.strip())
+        )
+    return authorizers
+
+
+def _api(logical_id: str, resource: dict[str, Any], translated: dict[str, Any], resolver: _Resolver) -> Api:
+    body = (resource.get("Properties") or {}).get("Body")
+    if not isinstance(body, dict):
+        raise TemplateError(f"{logical_id} has no inline API definition (DefinitionUri is not supported locally)")
+    for key, feature in _UNSUPPORTED.items():
+        if key in body:
+            raise TemplateError(f"{feature} are not supported by lambda-auth serve")
+    authorizers = _authorizers(body)
+    default_security = [next(iter(item)) for item in body.get("security") or [] if item]
+    methods = []
+    for path, operations in (body.get("paths") or {}).items():
+        if "+}" in path:
+            raise TemplateError(f"{path}: greedy path parameters are not supported by lambda-auth serve")
+        for key, operation in operations.items():
+            if key in _UNSUPPORTED:
+                raise TemplateError(f"{path}: {_UNSUPPORTED[key]} are not supported by lambda-auth serve")
+            if key not in _HTTP_METHODS:
+                continue
+            integration = operation.get(_INTEGRATION) or {}
+            declared = operation.get("security")
+            security = [next(iter(item)) for item in declared if item] if declared is not None else default_security
+            authorizer = next((name for name in security if name in authorizers), None)
+            if integration.get("type") == "aws_proxy":
+                function = _function_of(integration.get("uri"))
+                if function is None:
+                    raise TemplateError(f"{key.upper()} {path} does not invoke a function of the template")
+                methods.append(Method(path, key.upper(), function=function, authorizer=authorizer))
+            elif integration.get("type") == "mock":
+                methods.append(Method(path, key.upper(), mock=_mock(integration, resolver), authorizer=authorizer))
+            else:
+                raise TemplateError(
+                    f"{key.upper()} {path} has a {integration.get('type')} integration;"
+                    " lambda-auth serve runs aws_proxy and mock ones"
+                )
+    responses = {
+        kind: GatewayResponse(
+            status=int(spec["statusCode"]) if spec.get("statusCode") is not None else None,
+            headers=_static_headers(spec.get("responseParameters") or {}, "gatewayresponse.header.", resolver),
+            templates={str(key): str(value) for key, value in (spec.get("responseTemplates") or {}).items()},
+        )
+        for kind, spec in (body.get(_GATEWAY_RESPONSES) or {}).items()
+    }
+    return Api(logical_id, _stage(translated, logical_id, resolver), tuple(methods), authorizers, responses)

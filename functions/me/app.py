@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from lambda_auth import http, profiles
+from lambda_auth import api, profiles
 from lambda_auth.observability import REQUEST_ID, logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path=REQUEST_ID, log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-@http.api
-def lambda_handler(event: http.Event) -> dict[str, Any]:
-    return profiles.profile(http.authorized_user_id(event))
+@api.handler
+def lambda_handler(event: api.Event) -> dict[str, Any]:
+    return profiles.profile(api.authorized_user_id(event))

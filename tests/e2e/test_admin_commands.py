@@ -17,7 +17,7 @@ import pytest
 
 from lambda_auth import tokens
 from lambda_auth.keys import new_key, parse_key_set
-from lambda_auth_cli import dynamodb, sam
+from lambda_auth_cli import local_aws, template
 from tests.conftest import LocalStack
 from tests.e2e.conftest import RunningServer, call, run_cli
 from tests.e2e.conftest import assert_one_line_error as cli_error
@@ -208,11 +208,11 @@ def put_user(client: Any, table: str, user_id: int, email: str, name: str) -> No
 
 
 def test_with_a_dynamodb_endpoint_and_no_server_the_commands_read_its_table(stack: LocalStack, tmp_path: Path) -> None:
-    dynamodb.ensure_table(sam.LOCAL_TABLE_NAME, stack.endpoint_url)
+    local_aws.ensure_table(template.LOCAL_TABLE_NAME, stack.endpoint_url)
     client = boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
     user_id = 1_000_000 + int(uuid.uuid4().int % 1_000_000)
     email = f"edsger.{uuid.uuid4().hex[:8]}@example.com"
-    put_user(client, sam.LOCAL_TABLE_NAME, user_id, email, "Edsger")
+    put_user(client, template.LOCAL_TABLE_NAME, user_id, email, "Edsger")
     key_file = tmp_path / "jwks.json"
     key_file.write_text(json.dumps({"keys": [new_key("endpoint")]}))
     endpoint = {"AWS_ENDPOINT_URL_DYNAMODB": stack.endpoint_url}

@@ -13,7 +13,7 @@ import yaml
 
 from lambda_auth import tokens
 from lambda_auth.keys import parse_key_set
-from lambda_auth_cli import sam
+from lambda_auth_cli import template
 from tests.e2e.conftest import ROOT, RunningServer, call
 
 pytestmark = pytest.mark.e2e
@@ -165,7 +165,7 @@ def test_the_routes_are_not_in_the_deployed_api(server: RunningServer) -> None:
     for path in ("/docs", "/openapi.json", "/_local/users", "/_local/token"):
         reply = call(f"{server.base_url}{path}")  # under the stage, where API Gateway routes
         assert reply.status == 404 and reply.json()["code"] == "ERROR_CODE_NOT_FOUND"
-    deployed = {method.resource_path for method in sam.load().api.methods}
+    deployed = {method.resource_path for method in template.application().api.methods}
     assert deployed == {"/auth/signup", "/auth/login", "/auth/me"}
     text = Path(ROOT / "template.yaml").read_text()
     assert "/_local" not in text and "/docs" not in text and "openapi.json" not in text

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from lambda_auth import auth, limits, users
+from lambda_auth import auth, limits
+from lambda_auth.store import attempts
 from tests.conftest import event, random_ip, unique_email
 
 PASSWORD = "correct horse 42"
@@ -29,8 +30,8 @@ def signed_up(handlers: dict[str, Any]) -> str:
 def counted(key: str) -> int | None:
     """The attempts counted for `key`, or None when no window is open."""
     try:
-        return int(users.AttemptItem.get(key, consistent_read=True).attempts)
-    except users.DoesNotExist:
+        return int(attempts.AttemptItem.get(key, consistent_read=True).attempts)
+    except attempts.AttemptItem.DoesNotExist:
         return None
 
 
@@ -110,7 +111,7 @@ def test_counting_attempts_concurrently_loses_none() -> None:
     key = f"limit#test#{unique_email()}"
     now = int(time.time())
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda _: users.count_attempt(key, 900, now), range(24)))
+        list(pool.map(lambda _: attempts.count_attempt(key, 900, now), range(24)))
     assert counted(key) == 24
 
 
@@ -140,5 +141,5 @@ def test_signups_per_source_ip_are_limited(handlers: dict[str, Any], monkeypatch
 def test_attempt_counters_expire_by_ttl(handlers: dict[str, Any]) -> None:
     email = signed_up(handlers)
     fail_login(handlers, email, 1)
-    item = users.AttemptItem.get(auth.LOGIN_PER_EMAIL.key(email), consistent_read=True)
+    item = attempts.AttemptItem.get(auth.LOGIN_PER_EMAIL.key(email), consistent_read=True)
     assert item.expires_at == item.window_ends_at > time.time()

@@ -14,7 +14,7 @@ from referencing.jsonschema import DRAFT202012
 
 from lambda_auth import auth, limits
 from tests.conftest import ROOT, event, random_ip, unique_email
-from tests.integration.gateway import Gateway
+from tests.integration.conftest import Api
 
 DOCUMENT = yaml.safe_load(Path(ROOT / "openapi.yaml").read_text())
 REGISTRY = Registry().with_resource("urn:openapi", Resource.from_contents(DOCUMENT, default_specification=DRAFT202012))
@@ -39,12 +39,7 @@ def assert_documented(path: str, method: str, status: int, body: Any) -> None:
     assert not errors, f"{method.upper()} {path} {status}: {errors}"
 
 
-@pytest.fixture(scope="module")
-def api(handlers: dict[str, Any]) -> Gateway:
-    return Gateway(handlers)
-
-
-def test_signup_answers_fit_the_description(api: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_signup_answers_fit_the_description(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     email = unique_email()
     for body in (
         {"email": email, "password": PASSWORD, "name": "Ada"},
@@ -66,7 +61,7 @@ def test_signup_answers_fit_the_description(api: Gateway, monkeypatch: pytest.Mo
     assert statuses == [200, 429]
 
 
-def test_login_answers_fit_the_description(api: Gateway) -> None:
+def test_login_answers_fit_the_description(api: Api) -> None:
     email = unique_email()
     api.post("signup", {"email": email, "password": PASSWORD})
     for body in (
@@ -79,7 +74,7 @@ def test_login_answers_fit_the_description(api: Gateway) -> None:
         assert_documented("/auth/login", "post", status, answer)
 
 
-def test_me_answers_fit_the_description(api: Gateway) -> None:
+def test_me_answers_fit_the_description(api: Api) -> None:
     _, answer, _ = api.post("signup", {"email": unique_email(), "password": PASSWORD, "name": "Grace 🦊"})
     for headers in ({"Authorization": f"Bearer {answer['authToken']}"}, {"Authorization": "Bearer junk"}, {}):
         status, body = api.me(headers=headers)
@@ -87,8 +82,8 @@ def test_me_answers_fit_the_description(api: Gateway) -> None:
 
 
 def test_every_error_code_the_layer_can_raise_is_documented() -> None:
-    from lambda_auth import errors, http
+    from lambda_auth import api, errors
 
     documented = set(DOCUMENT["components"]["schemas"]["Error"]["properties"]["code"]["enum"])
     raised = {cls.code for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.AuthError)}
-    assert raised | {http.FATAL_CODE} <= documented
+    assert raised | {api.FATAL_CODE} <= documented

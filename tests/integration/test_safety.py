@@ -14,8 +14,9 @@ import pytest
 from argon2 import PasswordHasher
 from pynamodb.exceptions import TransactWriteError
 
-from lambda_auth import auth, limits, passwords, users
+from lambda_auth import auth, limits, passwords
 from lambda_auth.observability import logger
+from lambda_auth.store import table, users
 from tests.conftest import event, unique_email
 
 PASSWORD = "correct horse 42"
@@ -130,7 +131,7 @@ def test_a_signup_that_fails_part_way_leaves_no_user_and_no_locked_email(
 
 def test_every_dynamodb_call_is_bounded_in_time() -> None:
     users.get_user(1)  # the models connect on first use
-    for connection in (users.ProfileItem._get_connection().connection, users._connection()):
+    for connection in (users.ProfileItem._get_connection().connection, table.connection()):
         config = connection.client.meta.config
         assert config.retries == {"mode": "legacy", "total_max_attempts": 3}
         assert config.connect_timeout == 0.5 and config.read_timeout == 1.0

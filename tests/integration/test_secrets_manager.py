@@ -20,7 +20,7 @@ import pytest
 from lambda_auth import secretsmanager, tokens
 from lambda_auth.keys import KeySetError, KeyStore, new_key, parse_key_set
 from lambda_auth.secretsmanager import SecretsManagerError
-from lambda_auth.settings import from_environment
+from lambda_auth.settings import KeySettings
 from tests.conftest import ROOT, LocalStack
 
 REGION = "us-east-1"
@@ -132,7 +132,7 @@ def test_reading_the_secret_logs_nothing_of_its_value(
 def test_the_key_store_loads_the_stack_s_secret(secret: Secret, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in secret.env.items():
         monkeypatch.setenv(name, value)
-    settings = from_environment({"AUTH_TABLE_NAME": "users", "AUTH_JWKS_SECRET_ARN": secret.arn})
+    settings = KeySettings.from_environment({"AUTH_JWKS_SECRET_ARN": secret.arn})
     keys = KeyStore.from_settings(settings).get()
     assert keys.current_kid == "from-secret"
     assert keys.by_kid["from-secret"].get("k") == parse_key_set(secret.value).current.get("k")
@@ -142,7 +142,7 @@ def test_the_key_store_names_a_secret_it_cannot_read(secret: Secret, monkeypatch
     for name, value in secret.env.items():
         monkeypatch.setenv(name, value)
     missing = secret.arn.rpartition(":")[0] + ":no-such-secret"
-    settings = from_environment({"AUTH_TABLE_NAME": "users", "AUTH_JWKS_SECRET_ARN": missing})
+    settings = KeySettings.from_environment({"AUTH_JWKS_SECRET_ARN": missing})
     with pytest.raises(KeySetError, match=missing.replace(":", r"\:")):
         KeyStore.from_settings(settings).get()
 

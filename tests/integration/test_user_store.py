@@ -7,13 +7,7 @@ import uuid
 
 import pytest
 
-from lambda_auth import users
-from tests.conftest import LocalStack
-
-
-@pytest.fixture(autouse=True)
-def bound(stack: LocalStack) -> None:
-    users.bind(stack.table_name)
+from lambda_auth.store import users
 
 
 def create(email: str, name: str = "Ada") -> users.User:

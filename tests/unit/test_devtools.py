@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from lambda_auth_cli import admin, main
+from lambda_auth_cli import admin, serve
 from lambda_auth_cli.devtools import DevTools, is_loopback
 from lambda_auth_cli.gateway import Request
+from lambda_auth_cli.jwks_file import JwksFile
 
 
 def no_keys() -> Any:
     raise AssertionError("no test here issues a token")
 
 
-STORE = admin.Store(table_name="unused", read_keys=no_keys, default_ttl_seconds=60, description="a test store")
+DIRECTORY = admin.UserDirectory(read_keys=no_keys, default_ttl_seconds=60, description="a test directory")
 
 
 def request(path: str, host: str = "127.0.0.1:3000") -> Request:
@@ -28,7 +28,7 @@ def request(path: str, host: str = "127.0.0.1:3000") -> Request:
 
 
 def tools(enabled: bool = True, loopback_only: bool = True) -> DevTools:
-    return DevTools("/api", "http://127.0.0.1:3000", STORE, enabled=enabled, loopback_only=loopback_only)
+    return DevTools("/api", "http://127.0.0.1:3000", DIRECTORY, enabled=enabled, loopback_only=loopback_only)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST", "app.localhost"])
@@ -60,11 +60,6 @@ def test_paths_of_the_api_and_others_go_to_the_gateway(path: str) -> None:
     assert not DevTools.handles(path)
 
 
-@dataclass
-class Bound:
-    port: int = 3000
-
-
 @pytest.mark.parametrize(
     ("host", "allow", "enabled", "says"),
     [
@@ -77,6 +72,6 @@ def test_serve_turns_run_and_debug_on_only_on_loopback_unless_allowed_and_says_s
     host: str, allow: bool, enabled: bool, says: str, tmp_path: Any
 ) -> None:
     arguments = argparse.Namespace(host=host, allow_remote_debug=allow)
-    devtools, line = main._devtools(arguments, Bound(), "/api", tmp_path / "jwks.json")
+    devtools, line = serve.devtools(arguments, 3000, "/api", JwksFile(tmp_path / "jwks.json"))
     assert devtools.enabled is enabled and devtools.loopback_only is not allow
     assert says in line

@@ -11,7 +11,7 @@ import pytest
 from jwcrypto.common import base64url_encode
 
 from lambda_auth.keys import KEY_BYTES, KeySet, KeySetError, KeyStore, new_key, parse_key_set
-from lambda_auth.settings import from_environment
+from lambda_auth.settings import KeySettings
 
 MAX_AGE = 300.0
 
@@ -227,13 +227,13 @@ def test_store_tries_again_on_the_next_use_after_a_failed_first_load(clock: Cloc
 def test_store_from_settings_reads_the_key_file(tmp_path: Path) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(jwks(new_key("from-file")))
-    settings = from_environment({"AUTH_TABLE_NAME": "users", "AUTH_JWKS_FILE": str(path)})
+    settings = KeySettings.from_environment({"AUTH_JWKS_FILE": str(path)})
     keys: KeySet = KeyStore.from_settings(settings).get()
     assert keys.current_kid == "from-file"
 
 
 def test_store_from_settings_names_a_missing_key_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.json"
-    settings = from_environment({"AUTH_TABLE_NAME": "users", "AUTH_JWKS_FILE": str(path)})
+    settings = KeySettings.from_environment({"AUTH_JWKS_FILE": str(path)})
     with pytest.raises(KeySetError, match=r"absent\.json"):
         KeyStore.from_settings(settings).get()

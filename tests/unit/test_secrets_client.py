@@ -15,6 +15,9 @@ from botocore.credentials import Credentials as BotocoreCredentials
 
 from lambda_auth import secretsmanager
 from lambda_auth.secretsmanager import Credentials, SecretsManagerError
+from lambda_auth.settings import AwsSettings
+
+aws = AwsSettings.from_environment
 
 # The credentials and time of AWS's Signature Version 4 test suite and documentation.
 EXAMPLE = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
@@ -118,12 +121,12 @@ def test_a_get_secret_value_request_is_signed_as_botocore_signs_it(
 
 def test_credentials_come_from_the_environment_lambda_gives_a_function() -> None:
     env = {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "token"}
-    assert Credentials.from_environment(env) == Credentials("ASIAEXAMPLE", "s3cr3t", "token")
+    assert Credentials.from_settings(AwsSettings.from_environment(env)) == Credentials("ASIAEXAMPLE", "s3cr3t", "token")
 
 
 def test_missing_credentials_are_named() -> None:
     with pytest.raises(SecretsManagerError, match="AWS_SECRET_ACCESS_KEY"):
-        Credentials.from_environment({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"})
+        Credentials.from_settings(AwsSettings.from_environment({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}))
 
 
 def test_reading_a_secret_without_credentials_names_the_secret_and_what_is_missing() -> None:
@@ -141,27 +144,29 @@ def test_the_secret_key_and_session_token_never_appear_in_a_repr() -> None:
 
 def test_the_region_of_a_secret_arn_is_the_arn_s_own() -> None:
     arn = "arn:aws:secretsmanager:ap-south-1:123456789012:secret:keys-AbCdEf"
-    assert secretsmanager._region(arn, {"AWS_REGION": "eu-west-1"}) == "ap-south-1"
+    assert secretsmanager._region(arn, aws({"AWS_REGION": "eu-west-1"})) == "ap-south-1"
 
 
 def test_the_region_of_a_secret_name_is_the_function_s() -> None:
-    assert secretsmanager._region("keys", {"AWS_REGION": "eu-west-1"}) == "eu-west-1"
-    assert secretsmanager._region("keys", {"AWS_DEFAULT_REGION": "us-east-2"}) == "us-east-2"
+    assert secretsmanager._region("keys", aws({"AWS_REGION": "eu-west-1"})) == "eu-west-1"
+    assert secretsmanager._region("keys", aws({"AWS_DEFAULT_REGION": "us-east-2"})) == "us-east-2"
     with pytest.raises(SecretsManagerError, match="keys"):
-        secretsmanager._region("keys", {})
+        secretsmanager._region("keys", aws({}))
+
+
+def endpoint_for(env: dict[str, str]) -> str:
+    return secretsmanager.endpoint("eu-west-1", aws(env).secretsmanager_endpoint)
 
 
 def test_the_endpoint_is_the_region_s_unless_boto3_s_override_is_set() -> None:
-    assert secretsmanager.endpoint("eu-west-1", {}) == "https://secretsmanager.eu-west-1.amazonaws.com"
-    assert secretsmanager.endpoint("cn-north-1", {}) == "https://secretsmanager.cn-north-1.amazonaws.com.cn"
-    assert secretsmanager.endpoint("eu-west-1", {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000/"}) == (
-        "http://127.0.0.1:5000"
-    )
+    assert endpoint_for({}) == "https://secretsmanager.eu-west-1.amazonaws.com"
+    assert secretsmanager.endpoint("cn-north-1") == "https://secretsmanager.cn-north-1.amazonaws.com.cn"
+    assert endpoint_for({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000/"}) == "http://127.0.0.1:5000"
     overrides = {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
         "AWS_ENDPOINT_URL_SECRETSMANAGER": "http://127.0.0.1:6000",
     }
-    assert secretsmanager.endpoint("eu-west-1", overrides) == "http://127.0.0.1:6000"
+    assert endpoint_for(overrides) == "http://127.0.0.1:6000"
 
 
 def test_an_endpoint_that_is_not_http_is_refused_by_name() -> None:

@@ -1,104 +1,166 @@
-"""Settings: read from the environment once, failing fast by name on what is missing or malformed."""
+"""Settings: read from the environment once, in groups, failing fast by name on what is missing or malformed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from lambda_auth import settings
-from lambda_auth.settings import SettingsError, from_environment
+from lambda_auth.settings import (
+    ApiSettings,
+    KeySettings,
+    LimitSettings,
+    ObservabilitySettings,
+    SettingsError,
+    TableSettings,
+    TokenSettings,
+)
+from tests.conftest import ROOT
 
-REQUIRED = {"AUTH_TABLE_NAME": "users", "AUTH_JWKS_FILE": "/keys/jwks.json"}
 INTEGER_SETTINGS = [
-    "AUTH_TOKEN_TTL_SECONDS",
-    "AUTH_KEYS_CACHE_SECONDS",
-    "AUTH_LOGIN_MAX_FAILURES_PER_EMAIL",
-    "AUTH_LOGIN_MAX_FAILURES_PER_IP",
-    "AUTH_LOGIN_WINDOW_SECONDS",
-    "AUTH_SIGNUP_MAX_PER_IP",
-    "AUTH_SIGNUP_WINDOW_SECONDS",
+    (TokenSettings, "AUTH_TOKEN_TTL_SECONDS"),
+    (KeySettings, "AUTH_KEYS_CACHE_SECONDS"),
+    (LimitSettings, "AUTH_LOGIN_MAX_FAILURES_PER_EMAIL"),
+    (LimitSettings, "AUTH_LOGIN_MAX_FAILURES_PER_IP"),
+    (LimitSettings, "AUTH_LOGIN_WINDOW_SECONDS"),
+    (LimitSettings, "AUTH_SIGNUP_MAX_PER_IP"),
+    (LimitSettings, "AUTH_SIGNUP_WINDOW_SECONDS"),
 ]
+KEY_FILE = {"AUTH_JWKS_FILE": "/keys/jwks.json"}
 
 
 @pytest.mark.parametrize("table_name", [None, "", "   "])
 def test_missing_table_name_is_an_error_that_names_it(table_name: str | None) -> None:
-    env = {"AUTH_JWKS_FILE": "/keys/jwks.json"}
-    if table_name is not None:
-        env["AUTH_TABLE_NAME"] = table_name
+    env = {} if table_name is None else {"AUTH_TABLE_NAME": table_name}
     with pytest.raises(SettingsError, match="AUTH_TABLE_NAME"):
-        from_environment(env)
+        TableSettings.from_environment(env)
 
 
 @pytest.mark.parametrize("blank", [None, "", "  "])
 def test_missing_key_location_is_an_error_that_names_both_variables(blank: str | None) -> None:
-    env = {"AUTH_TABLE_NAME": "users"}
-    if blank is not None:
-        env |= {"AUTH_JWKS_FILE": blank, "AUTH_JWKS_SECRET_ARN": blank}
+    env = {} if blank is None else {"AUTH_JWKS_FILE": blank, "AUTH_JWKS_SECRET_ARN": blank}
     with pytest.raises(SettingsError) as caught:
-        from_environment(env)
+        KeySettings.from_environment(env)
     assert "AUTH_JWKS_SECRET_ARN" in str(caught.value)
     assert "AUTH_JWKS_FILE" in str(caught.value)
 
 
 def test_either_key_location_is_enough() -> None:
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys"
-    from_secret = from_environment({"AUTH_TABLE_NAME": "users", "AUTH_JWKS_SECRET_ARN": arn})
+    from_secret = KeySettings.from_environment({"AUTH_JWKS_SECRET_ARN": arn})
     assert (from_secret.jwks_secret_arn, from_secret.jwks_file) == (arn, None)
-    from_file = from_environment(REQUIRED)
+    from_file = KeySettings.from_environment(KEY_FILE)
     assert (from_file.jwks_secret_arn, from_file.jwks_file) == (None, "/keys/jwks.json")
 
 
 def test_defaults_apply_to_what_is_not_set() -> None:
-    loaded = from_environment(REQUIRED)
-    assert loaded.table_name == "users"
-    assert loaded.token_ttl_seconds == 86400
-    assert loaded.keys_cache_seconds == 300
-    assert loaded.cors_allow_origin == "*"
+    assert TokenSettings.from_environment({}).ttl_seconds == 86400
+    assert KeySettings.from_environment(KEY_FILE).cache_seconds == 300
+    assert ApiSettings.from_environment({}).cors_allow_origin == "*"
+    assert LimitSettings.from_environment({}) == LimitSettings(5, 50, 900, 20, 3600)
+    assert ObservabilitySettings.from_environment({}) == ObservabilitySettings(
+        "lambda-auth", "LambdaAuth", "INFO", True
+    )
 
 
 def test_set_values_are_read_and_trimmed() -> None:
-    loaded = from_environment(
-        {
-            "AUTH_TABLE_NAME": " users ",
-            "AUTH_JWKS_FILE": " /keys/jwks.json ",
-            "AUTH_TOKEN_TTL_SECONDS": " 3600 ",
-            "AUTH_KEYS_CACHE_SECONDS": "60",
-            "AUTH_CORS_ALLOW_ORIGIN": "https://app.example.com",
-        }
-    )
-    assert loaded.table_name == "users"
-    assert loaded.jwks_file == "/keys/jwks.json"
-    assert loaded.token_ttl_seconds == 3600
-    assert loaded.keys_cache_seconds == 60
-    assert loaded.cors_allow_origin == "https://app.example.com"
+    env = {
+        "AUTH_TABLE_NAME": " users ",
+        "AUTH_JWKS_FILE": " /keys/jwks.json ",
+        "AUTH_TOKEN_TTL_SECONDS": " 3600 ",
+        "AUTH_KEYS_CACHE_SECONDS": "60",
+        "AUTH_CORS_ALLOW_ORIGIN": "https://app.example.com",
+        "POWERTOOLS_LOG_LEVEL": " debug ",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    assert TableSettings.from_environment(env).name == "users"
+    assert KeySettings.from_environment(env) == KeySettings("/keys/jwks.json", None, 60)
+    assert TokenSettings.from_environment(env).ttl_seconds == 3600
+    assert ApiSettings.from_environment(env).cors_allow_origin == "https://app.example.com"
+    observability = ObservabilitySettings.from_environment(env)
+    assert observability.log_level == "DEBUG" and observability.tracing is False
 
 
-@pytest.mark.parametrize("name", INTEGER_SETTINGS)
+@pytest.mark.parametrize(("group", "name"), INTEGER_SETTINGS)
 @pytest.mark.parametrize("value", ["abc", "1.5", "1e3", "0", "-60", "86400s"])
-def test_integer_setting_that_is_not_a_positive_whole_number_is_an_error_that_names_it(name: str, value: str) -> None:
+def test_integer_setting_that_is_not_a_positive_whole_number_is_an_error_that_names_it(
+    group: type[TokenSettings | KeySettings | LimitSettings], name: str, value: str
+) -> None:
     with pytest.raises(SettingsError, match=name):
-        from_environment({**REQUIRED, name: value})
+        group.from_environment({**KEY_FILE, name: value})
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    # sam local passes every variable the template declares, empty when it has no value.
+    env = {"AUTH_TOKEN_TTL_SECONDS": "", "AUTH_CORS_ALLOW_ORIGIN": "", "AWS_ENDPOINT_URL_SECRETSMANAGER": ""}
+    assert TokenSettings.from_environment(env).ttl_seconds == 86400
+    assert ApiSettings.from_environment(env).cors_allow_origin == "*"
+    assert settings.AwsSettings.from_environment(env).secretsmanager_endpoint is None
 
 
 @pytest.fixture
-def fresh_current() -> Iterator[None]:
-    settings.current.cache_clear()
+def fresh() -> Iterator[None]:
+    settings.reset()
     yield
-    settings.current.cache_clear()
+    settings.reset()
 
 
-def test_current_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch, fresh_current: None) -> None:
+def test_a_group_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch, fresh: None) -> None:
     monkeypatch.setenv("AUTH_TOKEN_TTL_SECONDS", "120")
-    first = settings.current()
+    first = settings.tokens()
     monkeypatch.setenv("AUTH_TOKEN_TTL_SECONDS", "240")
-    assert settings.current() is first
-    assert first.token_ttl_seconds == 120
+    assert settings.tokens() is first
+    assert first.ttl_seconds == 120
 
 
-def test_current_fails_by_name_when_the_environment_lacks_a_setting(
-    monkeypatch: pytest.MonkeyPatch, fresh_current: None
+def test_reset_reads_the_environment_again(monkeypatch: pytest.MonkeyPatch, fresh: None) -> None:
+    monkeypatch.setenv("AUTH_TOKEN_TTL_SECONDS", "120")
+    assert settings.tokens().ttl_seconds == 120
+    monkeypatch.setenv("AUTH_TOKEN_TTL_SECONDS", "240")
+    settings.reset()
+    assert settings.tokens().ttl_seconds == 240
+
+
+def test_a_group_fails_by_name_when_the_environment_lacks_a_setting(
+    monkeypatch: pytest.MonkeyPatch, fresh: None
 ) -> None:
     monkeypatch.delenv("AUTH_TABLE_NAME", raising=False)
     with pytest.raises(SettingsError, match="AUTH_TABLE_NAME"):
-        settings.current()
+        settings.table()
+
+
+# Each function requires only what its route uses: its cold start, in a fresh interpreter.
+
+_IMPORT_HANDLER = "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import app"
+_BASE = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+def cold_start(function: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - this interpreter, this repository's handler
+        [sys.executable, "-c", _IMPORT_HANDLER, str(ROOT / "functions" / function), str(ROOT / "layers" / "auth")],
+        env={**_BASE, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_authorizer_needs_the_keys_and_no_table() -> None:
+    assert cold_start("authorizer", **KEY_FILE).returncode == 0
+    assert "AUTH_JWKS_FILE" in cold_start("authorizer").stderr
+
+
+def test_me_needs_the_table_and_no_keys() -> None:
+    assert cold_start("me", AUTH_TABLE_NAME="users").returncode == 0
+    assert "AUTH_TABLE_NAME" in cold_start("me").stderr
+
+
+@pytest.mark.parametrize("function", ["signup", "login"])
+def test_signup_and_login_need_the_table_and_the_keys(function: str) -> None:
+    assert cold_start(function, AUTH_TABLE_NAME="users", **KEY_FILE).returncode == 0
+    assert "AUTH_TABLE_NAME" in cold_start(function, **KEY_FILE).stderr
+    assert "AUTH_JWKS_FILE" in cold_start(function, AUTH_TABLE_NAME="users").stderr

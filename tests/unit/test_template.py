@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from jwcrypto.common import base64url_decode
 
-from lambda_auth import http, tokens, users
+from lambda_auth import api, tokens
 from lambda_auth.errors import AccessDenied, AuthError, NotFound, TooManyRequests, Unauthorized
 from lambda_auth.keys import KEY_BYTES, KeySetError, parse_key_set
-from lambda_auth_cli import sam
-from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, load
+from lambda_auth.store.attempts import AttemptItem
+from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, load, translate
 
 FUNCTIONS = {
     "SignupFunction": ("signup", "/auth/signup", "post"),
@@ -43,7 +43,7 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     """The template as SAM's transform turns it into CloudFormation (what the local server runs)."""
-    return sam.translate()
+    return translate()
 
 
 def of_type(cloudformation: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -256,7 +256,7 @@ def test_gateway_refusals_match_the_functions_status_code_and_message(
     assert error is not None
     response = gateway_responses(template, translated, source)[name]
     assert response["status"] == status == str(error.status)
-    assert rendered(response["body"]) == http.error_body(error.code, error.message)
+    assert rendered(response["body"]) == api.error_body(error.code, error.message)
 
 
 def test_default_4xx_passes_api_gateways_message_through(template: dict[str, Any], translated: dict[str, Any]) -> None:
@@ -266,7 +266,7 @@ def test_default_4xx_passes_api_gateways_message_through(template: dict[str, Any
 
 def test_default_5xx_is_the_functions_fatal_body(template: dict[str, Any], translated: dict[str, Any]) -> None:
     response = gateway_responses(template, translated, "translated")["DEFAULT_5XX"]
-    assert rendered(response["body"]) == http.error_body(http.FATAL_CODE, http.FATAL_MESSAGE)
+    assert rendered(response["body"]) == api.error_body(api.FATAL_CODE, api.FATAL_MESSAGE)
 
 
 # IAM: least privilege per function
@@ -343,7 +343,7 @@ def test_table_is_retained_when_the_stack_deletes_or_replaces_it(resources: dict
 def test_table_expires_items_by_the_attribute_the_attempt_counters_carry(resources: dict[str, Any]) -> None:
     ttl = resources["UsersTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
-    assert users.AttemptItem.expires_at.attr_name == ttl["AttributeName"]
+    assert AttemptItem.expires_at.attr_name == ttl["AttributeName"]
 
 
 # the token keys

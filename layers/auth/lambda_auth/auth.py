@@ -11,23 +11,25 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import keys, limits, passwords, tokens, users
+from . import keys, limits, passwords, settings, tokens
 from .errors import ACCOUNT_IN_USE, INVALID_CREDENTIALS, AccessDenied
 from .observability import logger, metrics
-from .settings import current as current_settings
+from .store import users
 from .validation import login_input, signup_input
 
 # Read once per cold start: a missing setting fails the import, naming the variable.
-_settings = current_settings()
-users.bind(_settings.table_name)
+settings.table()
+_token_settings = settings.tokens()
+_limits = settings.limits()
+keys.current_store()
 
-LOGIN_PER_EMAIL = limits.Limit("login-email", _settings.login_max_failures_per_email, _settings.login_window_seconds)
-LOGIN_PER_IP = limits.Limit("login-ip", _settings.login_max_failures_per_ip, _settings.login_window_seconds)
-SIGNUP_PER_IP = limits.Limit("signup-ip", _settings.signup_max_per_ip, _settings.signup_window_seconds)
+LOGIN_PER_EMAIL = limits.Limit("login-email", _limits.login_max_failures_per_email, _limits.login_window_seconds)
+LOGIN_PER_IP = limits.Limit("login-ip", _limits.login_max_failures_per_ip, _limits.login_window_seconds)
+SIGNUP_PER_IP = limits.Limit("signup-ip", _limits.signup_max_per_ip, _limits.signup_window_seconds)
 
 
 def _token_for(user_id: int, extras: dict[str, Any] | None = None) -> str:
-    return tokens.issue(keys.current_store().get(), user_id, _settings.token_ttl_seconds, extras)
+    return tokens.issue(keys.current_store().get(), user_id, _token_settings.ttl_seconds, extras)
 
 
 def signup(document: dict[str, Any], source_ip: str | None = None) -> str:

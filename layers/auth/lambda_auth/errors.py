@@ -1,4 +1,4 @@
-"""The domain's typed errors. `http.error_response` is the one place that shapes them."""
+"""The domain's typed errors. `api.error_response` is the one place that shapes them."""
 
 from __future__ import annotations
 

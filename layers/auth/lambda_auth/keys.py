@@ -24,8 +24,7 @@ from typing import Any
 from jwcrypto import jwk
 from jwcrypto.common import base64url_decode, base64url_encode
 
-from .settings import Settings
-from .settings import current as current_settings
+from . import settings
 
 KEY_BYTES = 32  # A256KW wraps with a 256-bit key
 
@@ -163,15 +162,15 @@ class KeyStore:
             return self._keys
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KeyStore:
-        if settings.jwks_secret_arn:
-            arn = settings.jwks_secret_arn
-            return cls(lambda: _read_secret(arn), settings.keys_cache_seconds)
-        path = settings.jwks_file or ""
-        return cls(lambda: _read_file(path), settings.keys_cache_seconds)
+    def from_settings(cls, configured: settings.KeySettings) -> KeyStore:
+        if configured.jwks_secret_arn:
+            arn = configured.jwks_secret_arn
+            return cls(lambda: _read_secret(arn), configured.cache_seconds)
+        path = configured.jwks_file or ""
+        return cls(lambda: _read_file(path), configured.cache_seconds)
 
 
 @functools.cache
 def current_store() -> KeyStore:
     """The process's key store, built from its settings on first use."""
-    return KeyStore.from_settings(current_settings())
+    return KeyStore.from_settings(settings.keys())

@@ -1,6 +1,6 @@
 """Brute-force limits: attempts per subject (an email, a source IP) in fixed windows.
 
-Counters live in the user table (`users.count_attempt`), so every function instance
+Counters live in the user table (`store.attempts`), so every function instance
 sees the same counts, and every concurrent attempt is counted. An attempt is counted
 before it is made; a window opens at the first and lasts `window_seconds`; an attempt
 beyond `max_attempts` in it is refused with 429 and a Retry-After until the window ends.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import users
 from .errors import TooManyRequests
+from .store import attempts
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ def reserve(checks: list[Check], now: float) -> None:
     """
     refusal: TooManyRequests | None = None
     for limit, subject in checks:
-        attempts = users.count_attempt(limit.key(subject), limit.window_seconds, int(now))
-        if attempts.count > limit.max_attempts and refusal is None:
-            refusal = TooManyRequests(retry_after=math.ceil(attempts.window_ends_at - now))
+        counted = attempts.count_attempt(limit.key(subject), limit.window_seconds, int(now))
+        if counted.count > limit.max_attempts and refusal is None:
+            refusal = TooManyRequests(retry_after=math.ceil(counted.window_ends_at - now))
     if refusal:
         raise refusal
 
@@ -46,10 +46,10 @@ def reserve(checks: list[Check], now: float) -> None:
 def release(check: Check) -> None:
     """Take back an attempt that turned out not to count (a successful login, for its source IP)."""
     limit, subject = check
-    users.uncount_attempt(limit.key(subject))
+    attempts.uncount_attempt(limit.key(subject))
 
 
 def clear(check: Check) -> None:
     """Forget a subject's attempts (a successful login clears its email's failures)."""
     limit, subject = check
-    users.clear_attempts(limit.key(subject))
+    attempts.clear_attempts(limit.key(subject))

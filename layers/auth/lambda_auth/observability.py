@@ -2,7 +2,7 @@
 
 The HTTP functions (signup, login, me) share one Powertools Logger, Metrics and Tracer:
 `logger`, `metrics` and `tracer`. Service name, metrics namespace and log level come
-from the POWERTOOLS_* variables that template.yaml sets once in Globals.
+from the POWERTOOLS_* variables that template.yaml sets once in Globals (`settings.observability`).
 
 The authorizer runs before every authenticated request, so its cold start is the
 product's latency, and Powertools is costly to import there: it imports botocore (to tag
@@ -18,13 +18,14 @@ import contextvars
 import functools
 import json
 import logging
-import os
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     metrics: Metrics
     tracer: Tracer
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "lambda-auth")
-LOG_LEVEL = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
+_settings = settings.observability()
+SERVICE = _settings.service
+LOG_LEVEL = _settings.log_level
 
 # API Gateway's request id becomes every log line's correlation id. The same path as
 # Powertools' correlation_paths.API_GATEWAY_REST, spelt out so that reading it imports nothing.
@@ -58,9 +60,9 @@ def _build_powertools() -> None:
     from aws_lambda_powertools import Logger, Metrics, Tracer
 
     namespace = globals()
-    namespace["logger"] = Logger(service=SERVICE)
-    namespace["metrics"] = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LambdaAuth"))
-    namespace["tracer"] = Tracer()
+    namespace["logger"] = Logger(service=SERVICE, level=LOG_LEVEL)
+    namespace["metrics"] = Metrics(service=SERVICE, namespace=_settings.metrics_namespace)
+    namespace["tracer"] = Tracer(service=SERVICE, disabled=not _settings.tracing)
     # A refused request may record no metric; that is expected, not worth a warning per call.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import users
+from . import settings
 from .errors import Unauthorized
-from .settings import current as current_settings
+from .store import users
 
 # Read once per cold start: a missing setting fails the import, naming the variable.
-users.bind(current_settings().table_name)
+settings.table()
 
 
 def profile(user_id: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ there than the rest of that cold start together: importing botocore, loading its
 models and building a client take a few hundred milliseconds at the authorizer's memory
 size. The API call itself is small: a JSON POST signed with Signature Version 4
 (`sign`, checked against AWS's published examples), with the credentials, region and
-endpoint overrides that Lambda and boto3 define in the environment:
+endpoint overrides that Lambda and boto3 define in the environment (`settings.aws`):
 
 - credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (Lambda
   sets all three from the function's role);
@@ -24,12 +24,13 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
+
+from . import settings
 
 SERVICE = "secretsmanager"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -53,13 +54,11 @@ class Credentials:
     session_token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> Credentials:
+    def from_settings(cls, aws: settings.AwsSettings) -> Credentials:
         """The credentials Lambda gives a function in its environment."""
-        access_key_id = env.get("AWS_ACCESS_KEY_ID", "")
-        secret_access_key = env.get("AWS_SECRET_ACCESS_KEY", "")
-        if not access_key_id or not secret_access_key:
+        if not aws.access_key_id or not aws.secret_access_key:
             raise SecretsManagerError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
-        return cls(access_key_id, secret_access_key, env.get("AWS_SESSION_TOKEN") or None)
+        return cls(aws.access_key_id, aws.secret_access_key, aws.session_token)
 
 
 def _hmac(key: bytes, message: str) -> bytes:
@@ -118,20 +117,19 @@ def sign(
     return signed
 
 
-def _region(secret_id: str, env: Mapping[str, str]) -> str:
+def _region(secret_id: str, aws: settings.AwsSettings) -> str:
     # arn:aws:secretsmanager:<region>:<account>:secret:<name>: the secret's region is in its ARN.
     fields = secret_id.split(":")
     if len(fields) >= 7 and fields[0] == "arn" and fields[3]:
         return fields[3]
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    region = aws.region
     if not region:
         raise SecretsManagerError(f"no region for the secret {secret_id}: set AWS_REGION")
     return region
 
 
-def endpoint(region: str, env: Mapping[str, str]) -> str:
-    """Where Secrets Manager is reached: boto3's endpoint overrides, else the region's own."""
-    override = env.get("AWS_ENDPOINT_URL_SECRETSMANAGER") or env.get("AWS_ENDPOINT_URL")
+def endpoint(region: str, override: str | None = None) -> str:
+    """Where Secrets Manager is reached: boto3's endpoint override if any, else the region's own."""
     if override:
         return override.rstrip("/")
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
@@ -169,12 +167,15 @@ def get_secret_string(
     timeout: float = TIMEOUT_SECONDS,
     attempts: int = ATTEMPTS,
 ) -> str:
-    """The SecretString of `secret_id` (a name or ARN), or `SecretsManagerError` naming it."""
-    env = os.environ if env is None else env
-    region = _region(secret_id, env)
-    url = endpoint(region, env) + "/"
+    """The SecretString of `secret_id` (a name or ARN), or `SecretsManagerError` naming it.
+
+    `env` stands for the process's environment (tests pass their own).
+    """
+    aws = settings.aws() if env is None else settings.AwsSettings.from_environment(env)
+    region = _region(secret_id, aws)
+    url = endpoint(region, aws.secretsmanager_endpoint) + "/"
     try:
-        credentials = Credentials.from_environment(env)
+        credentials = Credentials.from_settings(aws)
     except SecretsManagerError as error:
         raise SecretsManagerError(f"cannot read the secret {secret_id}: {error}") from None
     body = json.dumps({"SecretId": secret_id}).encode()

@@ -1,38 +1,45 @@
-"""Configuration, read from the environment once per cold start."""
+"""Configuration: every environment variable the layer reads is read here, once per cold start.
+
+Settings come in groups, one per concern, each read from the environment on first use and
+kept. A function reads only the groups its route uses, so it requires only their
+variables: the authorizer needs the keys and no table, /auth/me the table and no keys. A
+missing or malformed variable fails the first read of its group with a `SettingsError`
+that names it. An empty variable counts as unset (`sam local` passes every variable the
+template declares, empty when no value is given).
+"""
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 DEFAULT_TOKEN_TTL_SECONDS = 86400
 DEFAULT_KEYS_CACHE_SECONDS = 300
+
+Environment = Mapping[str, str]
 
 
 class SettingsError(RuntimeError):
     """A required setting is missing or malformed; the message names it."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    table_name: str
-    jwks_file: str | None
-    jwks_secret_arn: str | None
-    token_ttl_seconds: int
-    keys_cache_seconds: int
-    cors_allow_origin: str
-    login_max_failures_per_email: int
-    login_max_failures_per_ip: int
-    login_window_seconds: int
-    signup_max_per_ip: int
-    signup_window_seconds: int
+def _text(env: Environment, name: str) -> str | None:
+    return env.get(name, "").strip() or None
 
 
-def _integer(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
+def _required(env: Environment, name: str, meaning: str) -> str:
+    value = _text(env, name)
+    if value is None:
+        raise SettingsError(f"{name} is not set: {meaning}")
+    return value
+
+
+def _integer(env: Environment, name: str, default: int) -> int:
+    raw = _text(env, name)
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -43,31 +50,149 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def from_environment(env: Mapping[str, str]) -> Settings:
-    """Build settings from a mapping of environment variables, failing on the first bad one."""
-    table_name = env.get("AUTH_TABLE_NAME", "").strip()
-    if not table_name:
-        raise SettingsError("AUTH_TABLE_NAME is not set: it names the DynamoDB table of users")
-    jwks_file = env.get("AUTH_JWKS_FILE", "").strip() or None
-    jwks_secret_arn = env.get("AUTH_JWKS_SECRET_ARN", "").strip() or None
-    if not jwks_file and not jwks_secret_arn:
-        raise SettingsError("neither AUTH_JWKS_SECRET_ARN nor AUTH_JWKS_FILE is set: one must locate the token keys")
-    return Settings(
-        table_name=table_name,
-        jwks_file=jwks_file,
-        jwks_secret_arn=jwks_secret_arn,
-        token_ttl_seconds=_integer(env, "AUTH_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS),
-        keys_cache_seconds=_integer(env, "AUTH_KEYS_CACHE_SECONDS", DEFAULT_KEYS_CACHE_SECONDS),
-        cors_allow_origin=env.get("AUTH_CORS_ALLOW_ORIGIN", "").strip() or "*",
-        login_max_failures_per_email=_integer(env, "AUTH_LOGIN_MAX_FAILURES_PER_EMAIL", 5),
-        login_max_failures_per_ip=_integer(env, "AUTH_LOGIN_MAX_FAILURES_PER_IP", 50),
-        login_window_seconds=_integer(env, "AUTH_LOGIN_WINDOW_SECONDS", 900),
-        signup_max_per_ip=_integer(env, "AUTH_SIGNUP_MAX_PER_IP", 20),
-        signup_window_seconds=_integer(env, "AUTH_SIGNUP_WINDOW_SECONDS", 3600),
-    )
+@dataclass(frozen=True)
+class TableSettings:
+    """Where users live: every function but the authorizer."""
+
+    name: str
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> TableSettings:
+        return cls(name=_required(env, "AUTH_TABLE_NAME", "it names the DynamoDB table of users"))
 
 
-@functools.cache
-def current() -> Settings:
-    """The process's settings, read from os.environ on first use and kept."""
-    return from_environment(os.environ)
+@dataclass(frozen=True)
+class KeySettings:
+    """Where the token keys are, and how long a function keeps them before reading them again."""
+
+    jwks_file: str | None
+    jwks_secret_arn: str | None
+    cache_seconds: int
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> KeySettings:
+        jwks_file, jwks_secret_arn = _text(env, "AUTH_JWKS_FILE"), _text(env, "AUTH_JWKS_SECRET_ARN")
+        if not jwks_file and not jwks_secret_arn:
+            raise SettingsError(
+                "neither AUTH_JWKS_SECRET_ARN nor AUTH_JWKS_FILE is set: one must locate the token keys"
+            )
+        return cls(jwks_file, jwks_secret_arn, _integer(env, "AUTH_KEYS_CACHE_SECONDS", DEFAULT_KEYS_CACHE_SECONDS))
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """How long the tokens a function issues stay valid."""
+
+    ttl_seconds: int
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> TokenSettings:
+        return cls(ttl_seconds=_integer(env, "AUTH_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS))
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """The brute-force limits of login and signup."""
+
+    login_max_failures_per_email: int
+    login_max_failures_per_ip: int
+    login_window_seconds: int
+    signup_max_per_ip: int
+    signup_window_seconds: int
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> LimitSettings:
+        return cls(
+            login_max_failures_per_email=_integer(env, "AUTH_LOGIN_MAX_FAILURES_PER_EMAIL", 5),
+            login_max_failures_per_ip=_integer(env, "AUTH_LOGIN_MAX_FAILURES_PER_IP", 50),
+            login_window_seconds=_integer(env, "AUTH_LOGIN_WINDOW_SECONDS", 900),
+            signup_max_per_ip=_integer(env, "AUTH_SIGNUP_MAX_PER_IP", 20),
+            signup_window_seconds=_integer(env, "AUTH_SIGNUP_WINDOW_SECONDS", 3600),
+        )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """What the HTTP functions' answers carry besides their body."""
+
+    cors_allow_origin: str
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> ApiSettings:
+        return cls(cors_allow_origin=_text(env, "AUTH_CORS_ALLOW_ORIGIN") or "*")
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """Powertools' service name, metrics namespace and log level, and whether traces are recorded."""
+
+    service: str
+    metrics_namespace: str
+    log_level: str
+    tracing: bool
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> ObservabilitySettings:
+        return cls(
+            service=_text(env, "POWERTOOLS_SERVICE_NAME") or "lambda-auth",
+            metrics_namespace=_text(env, "POWERTOOLS_METRICS_NAMESPACE") or "LambdaAuth",
+            log_level=(_text(env, "POWERTOOLS_LOG_LEVEL") or "INFO").upper(),
+            tracing=(_text(env, "POWERTOOLS_TRACE_DISABLED") or "false").lower() != "true",
+        )
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """What the standard-library Secrets Manager client needs: Lambda's region, credentials and
+    boto3's endpoint overrides. (DynamoDB's client, botocore, reads the same variables itself.)"""
+
+    region: str | None
+    secretsmanager_endpoint: str | None
+    access_key_id: str | None
+    # Out of repr, so that no traceback or log line can show them.
+    secret_access_key: str | None = field(repr=False)
+    session_token: str | None = field(repr=False)
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> AwsSettings:
+        return cls(
+            region=_text(env, "AWS_REGION") or _text(env, "AWS_DEFAULT_REGION"),
+            secretsmanager_endpoint=_text(env, "AWS_ENDPOINT_URL_SECRETSMANAGER") or _text(env, "AWS_ENDPOINT_URL"),
+            access_key_id=_text(env, "AWS_ACCESS_KEY_ID"),
+            secret_access_key=_text(env, "AWS_SECRET_ACCESS_KEY"),
+            session_token=_text(env, "AWS_SESSION_TOKEN"),
+        )
+
+
+_Group = TypeVar("_Group")
+_read_groups: list[Callable[[], object]] = []
+
+
+def _once(read: Callable[[Environment], _Group]) -> Callable[[], _Group]:
+    """A group read from os.environ on first use, then kept."""
+
+    @functools.cache
+    def current() -> _Group:
+        return read(os.environ)
+
+    _read_groups.append(current)
+    return current
+
+
+table = _once(TableSettings.from_environment)
+keys = _once(KeySettings.from_environment)
+tokens = _once(TokenSettings.from_environment)
+limits = _once(LimitSettings.from_environment)
+api = _once(ApiSettings.from_environment)
+observability = _once(ObservabilitySettings.from_environment)
+aws = _once(AwsSettings.from_environment)
+
+
+def reset() -> None:
+    """Forget every group read so far, so the next read sees the environment as it is now.
+
+    For hosts that set the environment before running the layer's code (the local tools,
+    the tests); a function never calls it.
+    """
+    for current in _read_groups:
+        current.cache_clear()  # type: ignore[attr-defined]

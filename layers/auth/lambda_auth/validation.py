@@ -73,9 +73,13 @@ def _text(document: dict[str, Any], param: str, required: bool, max_length: int)
     return value
 
 
+def normalize_email(email: str) -> str:
+    """Xano's trim|lower: the form in which every address is stored and looked up."""
+    return email.strip().lower()
+
+
 def _email(document: dict[str, Any]) -> str:
-    # Xano's trim|lower: the stored and looked-up form of every address.
-    email = _text(document, "email", required=True, max_length=MAX_EMAIL_LENGTH + 64).strip().lower()
+    email = normalize_email(_text(document, "email", required=True, max_length=MAX_EMAIL_LENGTH + 64))
     if not email:
         raise InputError("Missing param: email", "email")
     if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):

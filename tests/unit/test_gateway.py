@@ -1,29 +1,26 @@
-"""The API Gateway emulation behind `lambda-auth serve`, over real HTTP, with stand-in functions.
+"""The API Gateway emulation behind `lambda-auth serve`, called in-process, with stand-in functions.
 
 The routes, authorizer and gateway responses are the template's; the functions are
 stubs, so each test can make a function or the authorizer answer what the real ones
 never do (a Deny, a crash, a malformed proxy response) and see what API Gateway would.
+What only HTTP shows (framing, keep-alive, repeated headers) is in tests/e2e/test_server.py.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import sys
-import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from lambda_auth_cli import functions, policies, sam
-from lambda_auth_cli.functions import FunctionError
-from lambda_auth_cli.gateway import Gateway
-from lambda_auth_cli.server import LocalServer
-from tests.e2e.conftest import Reply, call
-
-pytestmark = pytest.mark.e2e
+from lambda_auth_cli import lambda_runtime, policies, template
+from lambda_auth_cli.gateway import Gateway, Request
+from lambda_auth_cli.lambda_runtime import FunctionError
 
 ME_ARN = "arn:aws:execute-api:us-east-1:123456789012:local/api/GET/auth/me"
 FATAL = {"code": "ERROR_FATAL", "message": "Something went wrong. Please try again."}
@@ -58,27 +55,52 @@ def allow(resource: str = ME_ARN, effect: str = "Allow", **context: Any) -> dict
     }
 
 
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]  # names lower-cased; a repeated header's values joined as HTTP would
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
 @pytest.fixture(scope="module")
-def app() -> sam.Application:
-    return sam.load()
+def app() -> template.Application:
+    return template.application()
 
 
 @pytest.fixture
-def serve(app: sam.Application) -> Callable[..., Any]:
-    """Start the local server on a free port with stub functions; its base URL."""
-    servers: list[LocalServer] = []
+def serve(app: template.Application) -> Callable[..., Callable[..., Reply]]:
+    """The template's gateway in front of stub functions: a function that sends it one request."""
 
-    def start(**stubs: Stub) -> str:
-        everything = {name: stubs.get(name, Stub(ok())) for name in app.functions}
-        server = LocalServer(("127.0.0.1", 0), Gateway(app.api, everything), access_log=lambda line: None)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.port}/api"
+    def start(**stubs: Stub) -> Callable[..., Reply]:
+        gateway = Gateway(app.api, {name: stubs.get(name, Stub(ok())) for name in app.functions})
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        def call(
+            url: str,
+            method: str = "GET",
+            body: Any = None,
+            headers: dict[str, str] | None = None,
+            raw_body: bytes | None = None,
+        ) -> Reply:
+            parts = urlsplit(url)
+            payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
+            request = Request(
+                method, parts.path, parts.query, list((headers or {}).items()), payload, "127.0.0.1", 3000
+            )
+            response = gateway.handle(request)
+            merged: dict[str, str] = {}
+            for name, value in response.headers:
+                merged[name.lower()] = f"{merged[name.lower()]}, {value}" if name.lower() in merged else value
+            return Reply(response.status, merged, response.body)
+
+        return call
+
+    return start
+
+
+BASE = "http://127.0.0.1:3000/api"
 
 
 def assert_gateway_error(reply: Reply, status: int, body: dict[str, str]) -> None:
@@ -92,9 +114,9 @@ def assert_gateway_error(reply: Reply, status: int, body: dict[str, str]) -> Non
 
 def test_the_proxy_event_carries_the_request_as_api_gateway_rest_sends_it(serve: Callable[..., str]) -> None:
     me = Stub(ok())
-    base = serve(MeFunction=me, AuthorizerFunction=Stub(allow(userId=7, admin=True, ratio=0.5, extras="{}")))
+    call = serve(MeFunction=me, AuthorizerFunction=Stub(allow(userId=7, admin=True, ratio=0.5, extras="{}")))
     reply = call(
-        f"{base}/auth/me?a=1&a=2&empty=&text=x%20y",
+        f"{BASE}/auth/me?a=1&a=2&empty=&text=x%20y",
         headers={"X-Multi": "one", "Authorization": "Bearer t", "User-Agent": "e2e"},
     )
     assert reply.status == 200
@@ -119,16 +141,16 @@ def test_the_proxy_event_carries_the_request_as_api_gateway_rest_sends_it(serve:
 
 def test_a_request_body_reaches_the_function_as_text(serve: Callable[..., str]) -> None:
     signup = Stub(ok())
-    base = serve(SignupFunction=signup)
-    call(f"{base}/auth/signup", "POST", raw_body='{"name": "Zoë 🦊"}'.encode())
+    call = serve(SignupFunction=signup)
+    call(f"{BASE}/auth/signup", "POST", raw_body='{"name": "Zoë 🦊"}'.encode())
     (event,) = signup.events
     assert event["body"] == '{"name": "Zoë 🦊"}' and event["isBase64Encoded"] is False
 
 
 def test_the_authorizer_gets_the_request_event_with_the_method_arn(serve: Callable[..., str]) -> None:
     authorizer = Stub(allow())
-    base = serve(AuthorizerFunction=authorizer)
-    call(f"{base}/auth/me?authtoken=abc", headers={"Authorization": "Bearer t"})
+    call = serve(AuthorizerFunction=authorizer)
+    call(f"{BASE}/auth/me?authtoken=abc", headers={"Authorization": "Bearer t"})
     (event,) = authorizer.events
     assert event["type"] == "REQUEST" and event["methodArn"] == ME_ARN
     assert event["headers"]["Authorization"] == "Bearer t"
@@ -151,8 +173,8 @@ def test_the_authorizer_gets_the_request_event_with_the_method_arn(serve: Callab
     ],
 )
 def test_an_allow_that_covers_the_method_lets_the_request_through(serve: Callable[..., str], resource: str) -> None:
-    base = serve(AuthorizerFunction=Stub(allow(resource)))
-    assert call(f"{base}/auth/me").status == 200
+    call = serve(AuthorizerFunction=Stub(allow(resource)))
+    assert call(f"{BASE}/auth/me").status == 200
 
 
 @pytest.mark.parametrize(
@@ -176,15 +198,15 @@ def test_an_allow_that_covers_the_method_lets_the_request_through(serve: Callabl
 )
 def test_a_deny_or_a_policy_that_does_not_cover_the_method_is_403(serve: Callable[..., str], policy: Any) -> None:
     me = Stub(ok())
-    base = serve(AuthorizerFunction=Stub(policy), MeFunction=me)
-    reply = call(f"{base}/auth/me")
+    call = serve(AuthorizerFunction=Stub(policy), MeFunction=me)
+    reply = call(f"{BASE}/auth/me")
     assert_gateway_error(reply, 403, {"code": "ERROR_CODE_ACCESS_DENIED", "message": "Access denied."})
     assert me.events == []
 
 
 def test_an_unauthorized_error_from_the_authorizer_is_the_401_gateway_response(serve: Callable[..., str]) -> None:
-    base = serve(AuthorizerFunction=Stub(Exception("Unauthorized")))
-    reply = call(f"{base}/auth/me")
+    call = serve(AuthorizerFunction=Stub(Exception("Unauthorized")))
+    reply = call(f"{BASE}/auth/me")
     assert_gateway_error(reply, 401, {"code": "ERROR_CODE_UNAUTHORIZED", "message": "Invalid token."})
 
 
@@ -201,7 +223,7 @@ def test_an_unauthorized_error_from_the_authorizer_is_the_401_gateway_response(s
     ids=["crash", "other-message", "no-principal", "nested-context", "bad-effect", "not-an-object"],
 )
 def test_any_other_authorizer_failure_is_a_500_in_the_templates_shape(serve: Callable[..., str], answer: Any) -> None:
-    assert_gateway_error(call(f"{serve(AuthorizerFunction=Stub(answer))}/auth/me"), 500, FATAL)
+    assert_gateway_error(serve(AuthorizerFunction=Stub(answer))(f"{BASE}/auth/me"), 500, FATAL)
 
 
 # The function's answer
@@ -222,34 +244,29 @@ def test_any_other_authorizer_failure_is_a_500_in_the_templates_shape(serve: Cal
     ids=["body-object", "no-status", "extra-key", "bad-status", "headers-list", "text", "null", "function-error"],
 )
 def test_a_malformed_proxy_response_or_a_function_error_is_a_502(serve: Callable[..., str], answer: Any) -> None:
-    assert_gateway_error(call(f"{serve(SignupFunction=Stub(answer))}/auth/signup", "POST", {}), 502, FATAL)
+    assert_gateway_error(serve(SignupFunction=Stub(answer))(f"{BASE}/auth/signup", "POST", {}), 502, FATAL)
 
 
 def test_a_proxy_response_is_sent_as_the_function_shaped_it(serve: Callable[..., str]) -> None:
     answer = {"statusCode": 201, "headers": {"X-One": "1"}, "body": "plain"}
-    reply = call(f"{serve(SignupFunction=Stub(answer))}/auth/signup", "POST", {})
+    reply = serve(SignupFunction=Stub(answer))(f"{BASE}/auth/signup", "POST", {})
     assert reply.status == 201 and reply.body == b"plain"
     assert reply.headers["x-one"] == "1"
     assert reply.headers["content-type"] == "application/json"  # API Gateway's default
 
 
-def test_multi_value_response_headers_each_reach_the_client(serve: Callable[..., str]) -> None:
+def test_multi_value_response_headers_are_each_sent(app: template.Application) -> None:
     answer = {
         "statusCode": 200,
         "headers": {"X-Both": "single"},
         "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"], "X-Both": ["multi"]},
         "body": "",
     }
-    base = serve(SignupFunction=Stub(answer))
-    port = int(base.split(":")[2].split("/")[0])
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("POST", "/api/auth/signup", body=b"{}")
-        response = connection.getresponse()
-        assert response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
-        assert response.headers.get_all("X-Both") == ["multi", "single"]  # headers and multiValueHeaders merged
-    finally:
-        connection.close()
+    gateway = Gateway(app.api, {name: Stub(answer) for name in app.functions})
+    request = Request("POST", "/api/auth/signup", "", [], b"{}", "127.0.0.1", 3000)
+    headers = gateway.handle(request).headers
+    assert [value for name, value in headers if name == "Set-Cookie"] == ["a=1", "b=2"]
+    assert [value for name, value in headers if name == "X-Both"] == ["multi", "single"]  # both maps merged
 
 
 # Routing
@@ -260,22 +277,21 @@ def test_multi_value_response_headers_each_reach_the_client(serve: Callable[...,
     [
         ("GET", "/items/special", ("/items/special", None)),
         ("GET", "/items/42", ("/items/{id}", {"id": "42"})),
-        ("GET", "/items/42/parts/7", ("/{proxy+}", {"proxy": "items/42/parts/7"})),
-        ("POST", "/items/42", None),  # the resource is chosen first, then its method: no fallback to {proxy+}
-        ("GET", "/items/42/", ("/{proxy+}", {"proxy": "items/42/"})),
+        ("POST", "/items/42", None),  # the resource is chosen first, then its method
+        ("GET", "/items/42/", None),  # API Gateway does not ignore a trailing slash
+        ("GET", "/items", None),
         ("GET", "/", None),
     ],
 )
-def test_routes_match_literal_segments_before_parameters_before_greedy_ones(
+def test_routes_match_literal_segments_before_parameters(
     method: str, path: str, expected: tuple[str, dict[str, str] | None] | None
 ) -> None:
-    api = sam.Api(
+    api = template.Api(
         logical_id="Api",
         stage="v1",
         methods=(
-            sam.Method("/items/special", "GET", function="Special"),
-            sam.Method("/items/{id}", "GET", function="Item"),
-            sam.Method("/{proxy+}", "ANY", function="Anything"),
+            template.Method("/items/special", "GET", function="Special"),
+            template.Method("/items/{id}", "GET", function="Item"),
         ),
         authorizers={},
         gateway_responses={},
@@ -287,8 +303,77 @@ def test_routes_match_literal_segments_before_parameters_before_greedy_ones(
         assert route is not None and (route.resource_path, route.path_parameters) == expected
 
 
+# What lambda-auth serve does not run: refused by name, not half-emulated
+
+FUNCTION = """
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.13
+      Handler: app.lambda_handler
+      CodeUri: fn/
+      Events:
+        Get:
+          Type: Api
+          Properties: {{RestApiId: !Ref Api, Path: '{path}', Method: {method}{auth}}}
+"""
+
+
+def template_with(tmp_path: Path, api: str = "", path: str = "/items", method: str = "get", auth: str = "") -> Path:
+    (tmp_path / "fn").mkdir(exist_ok=True)
+    (tmp_path / "fn" / "app.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    document = (
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n"
+        f"    Properties:\n      StageName: v1\n{api}" + FUNCTION.format(path=path, method=method, auth=auth)
+    )
+    (tmp_path / "template.yaml").write_text(document)
+    return tmp_path / "template.yaml"
+
+
+AUTHORIZER = "      Auth:\n        Authorizers:\n          Check:\n            FunctionArn: !GetAtt Fn.Arn\n{extra}"
+GUARDED = ", Auth: {Authorizer: Check}"
+
+
+@pytest.mark.parametrize(
+    ("api", "path", "method", "auth", "refusal"),
+    [
+        ("", "/{proxy+}", "get", "", "greedy path parameters are not supported by lambda-auth serve"),
+        ("", "/items", "any", "", "ANY methods are not supported by lambda-auth serve"),
+        ("      BinaryMediaTypes: ['image~1png']\n", "/items", "get", "", "binary media types are not supported"),
+        (AUTHORIZER.format(extra=""), "/items", "get", GUARDED, "REQUEST Lambda authorizers only"),
+        (
+            AUTHORIZER.format(
+                extra="            FunctionPayloadType: REQUEST\n"
+                "            Identity: {Headers: [Authorization], ReauthorizeEvery: 300}\n"
+            ),
+            "/items",
+            "get",
+            GUARDED,
+            "caching is not supported by lambda-auth serve",
+        ),
+    ],
+    ids=["proxy", "any", "binary", "token-authorizer", "cached-authorizer"],
+)
+def test_a_feature_the_template_does_not_use_is_refused_by_name(
+    tmp_path: Path, api: str, path: str, method: str, auth: str, refusal: str
+) -> None:
+    with pytest.raises(template.TemplateError, match=refusal):
+        template.application(template_with(tmp_path, api, path, method, auth))
+
+
+def test_a_plausible_addition_runs(tmp_path: Path) -> None:
+    extra = (
+        "            FunctionPayloadType: REQUEST\n"
+        "            Identity: {Headers: [Authorization], ReauthorizeEvery: 0}\n"
+    )
+    app = template.application(template_with(tmp_path, AUTHORIZER.format(extra=extra), "/items/{id}", "get", GUARDED))
+    (method,) = [method for method in app.api.methods if method.mock is None]
+    assert (method.resource_path, method.function, method.authorizer) == ("/items/{id}", "Fn", "Check")
+    assert app.api.authorizers["Check"].identity_sources == ("method.request.header.Authorization",)
+
+
 def test_a_gateway_response_the_template_does_not_configure_keeps_api_gateways_default_shape() -> None:
-    api = sam.Api(logical_id="Api", stage="v1", methods=(), authorizers={}, gateway_responses={})
+    api = template.Api(logical_id="Api", stage="v1", methods=(), authorizers={}, gateway_responses={})
     response = Gateway(api, {}).gateway_response("MISSING_AUTHENTICATION_TOKEN", "id")
     assert response.status == 403 and json.loads(response.body) == {"message": "Missing Authentication Token"}
 
@@ -311,6 +396,6 @@ def test_two_functions_with_the_same_module_names_do_not_see_each_others(tmp_pat
             "import helpers\n\ndef lambda_handler(event, context):\n    return helpers.NAME\n"
         )
         folders.append(folder)
-    handlers = [functions.load_handler(folder, "app.lambda_handler") for folder in folders]
+    handlers = [lambda_runtime.load_handler(folder, "app.lambda_handler") for folder in folders]
     assert [handler({}, None) for handler in handlers] == ["first", "second"]
     assert "helpers" not in sys.modules and "app" not in sys.modules

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from lambda_auth import tokens, users
+from lambda_auth import tokens
 from lambda_auth.keys import new_key, parse_key_set
+from lambda_auth.store import users
 from lambda_auth_cli.main import main
 from tests.conftest import LocalStack
 
@@ -34,7 +35,6 @@ def deployed(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         Parameters=[{"ParameterKey": "TokenTtlSeconds", "ParameterValue": "3600"}],
     )
     yield name, arn
-    users.bind(stack.table_name)  # the command binds the store to the stack's table: the session's again
 
 
 def signed_up(name: str) -> users.User:
@@ -45,7 +45,6 @@ def signed_up(name: str) -> users.User:
 def test_users_lists_the_stacks_table(
     deployed: tuple[str, str], stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    users.bind(stack.table_name)
     ada = signed_up("Ada")
     assert main(["users", "--stack", deployed[0], "--search", ada.email, "--json"]) == 0
     output = capsys.readouterr()
@@ -56,7 +55,6 @@ def test_users_lists_the_stacks_table(
 def test_a_long_scan_shows_its_progress_on_stderr(
     deployed: tuple[str, str], stack: LocalStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    users.bind(stack.table_name)
     signed_up("Grace")
     monkeypatch.setattr(users, "SCAN_PAGE_SIZE", 1)
     assert main(["users", "--stack", deployed[0], "--search", f"nobody.{uuid.uuid4().hex}"]) == 0
@@ -70,7 +68,6 @@ def test_token_is_issued_with_the_secrets_current_key_for_the_stacks_token_lifet
     deployed: tuple[str, str], stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name, arn = deployed
-    users.bind(stack.table_name)
     edsger = signed_up("Edsger")
     assert main(["token", "--stack", name, "--email", edsger.email, "--extras", '{"tier": 2}']) == 0
     token = capsys.readouterr().out.strip()

@@ -1,4 +1,4 @@
-"""Key rotation for the token keys, in the local file or in a deployed stack's secret.
+"""`lambda-auth keys`: rotation of the token keys, in the local file or in a deployed stack's secret.
 
 `rotate` appends a fresh key, which issues every token from then on; the earlier keys
 stay to verify the tokens they issued. `prune` drops a key once every token it can have
@@ -9,20 +9,23 @@ go `max_token_lifetime` seconds after that.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from lambda_auth.keys import as_key_set, new_key, parse_key_set
 
+from . import template
+from .console import CliError, say
+from .jwks_file import JwksFile
+from .stacks import Stack
+
 
 class KeyLocation(Protocol):
-    """Where a JWK Set is kept."""
+    """Where a JWK Set is kept: the local file (`jwks_file.JwksFile`) or a stack's secret (`KeySecret`)."""
 
     @property
     def description(self) -> str: ...
@@ -30,33 +33,6 @@ class KeyLocation(Protocol):
     def read(self) -> dict[str, Any]: ...
 
     def write(self, document: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class KeyFile:
-    """A JWK Set file, written atomically and readable by its owner only."""
-
-    path: Path
-
-    @property
-    def description(self) -> str:
-        return str(self.path)
-
-    def read(self) -> dict[str, Any]:
-        return as_key_set(json.loads(self.path.read_text(encoding="utf-8")))
-
-    def write(self, document: dict[str, Any]) -> None:
-        parse_key_set(json.dumps(document))  # never write a set the functions cannot load
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".jwks-")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(document, stream, indent=2)
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
 
 
 @dataclass
@@ -133,26 +109,37 @@ def prune(
     return {"keys": kept}, removed
 
 
-def _describe_stack(stack_name: str, client: Any) -> dict[str, Any]:
-    if client is None:
-        import boto3
-
-        client = boto3.client("cloudformation")
-    stack: dict[str, Any] = client.describe_stacks(StackName=stack_name)["Stacks"][0]
-    return stack
-
-
-def stack_output(stack_name: str, output_key: str, client: Any = None) -> str:
-    """One output of a deployed CloudFormation stack, e.g. TokenKeysSecretArn."""
-    for output in _describe_stack(stack_name, client).get("Outputs", []):
-        if output["OutputKey"] == output_key:
-            return str(output["OutputValue"])
-    raise LookupError(f"stack {stack_name} has no output {output_key}")
+def _location(args: argparse.Namespace) -> tuple[KeyLocation, int]:
+    """Where the keys are, and the longest lifetime of a token they issue."""
+    if args.stack:
+        stack = Stack.describe(args.stack)
+        secret = KeySecret(stack.output("TokenKeysSecretArn"))
+        return secret, args.token_ttl or int(stack.parameters["TokenTtlSeconds"])
+    return JwksFile(args.jwks), args.token_ttl or int(template.parameter("TokenTtlSeconds").default)
 
 
-def stack_parameter(stack_name: str, parameter_key: str, client: Any = None) -> str:
-    """One parameter value of a deployed CloudFormation stack, e.g. TokenTtlSeconds."""
-    for parameter in _describe_stack(stack_name, client).get("Parameters", []):
-        if parameter["ParameterKey"] == parameter_key:
-            return str(parameter["ParameterValue"])
-    raise LookupError(f"stack {stack_name} has no parameter {parameter_key}")
+def command(args: argparse.Namespace) -> int:
+    """List, rotate or prune the token keys; never print a key's secret."""
+    try:
+        location, token_ttl = _location(args)
+        document = location.read()
+        if args.action == "rotate":
+            document, kid = rotate(document)
+            location.write(document)
+            say(f"lambda-auth: added key {kid} to {location.description}; it issues new tokens now")
+        elif args.action == "prune":
+            document, removed = prune(document, token_ttl)
+            if removed:
+                location.write(document)
+            gone = ", ".join(removed) if removed else "none: every key may still have live tokens"
+            say(f"lambda-auth: pruned from {location.description}: {gone}")
+        for position, key in enumerate(document["keys"]):
+            role = "issues and verifies" if position == len(document["keys"]) - 1 else "verifies"
+            created = key.get("created_at")
+            when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(created)) if created else "creation time unknown"
+            say(f"  {key.get('kid')}  {role}  ({when})")
+    except CliError:
+        raise
+    except Exception as error:  # AWS, file and JSON errors alike: one line, no traceback
+        raise CliError(f"keys {args.action}: {type(error).__name__}: {error}") from None
+    return 0

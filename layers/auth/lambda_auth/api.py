@@ -1,6 +1,6 @@
 """API Gateway proxy events in, proxy responses out: the one place errors become Xano's JSON.
 
-Every function's handler is wrapped by `api`: the domain raises typed errors, and this
+Every HTTP function's handler is wrapped by `handler`: the domain raises typed errors, and this
 module alone turns them, or anything unexpected, into `{code, message, payload}`.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from . import settings
 from .errors import AuthError, InputError, Unauthorized
 from .observability import logger, metrics
-from .settings import current as current_settings
 from .validation import json_object
 
 Event = dict[str, Any]
@@ -30,7 +30,7 @@ FATAL_MESSAGE = "Something went wrong. Please try again."
 def _headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
-        "Access-Control-Allow-Origin": current_settings().cors_allow_origin,
+        "Access-Control-Allow-Origin": settings.api().cors_allow_origin,
     }
     headers.update(extra or {})
     return headers
@@ -61,11 +61,11 @@ def fatal_response() -> Response:
     return json_response(500, error_body(FATAL_CODE, FATAL_MESSAGE))
 
 
-def api(route: Callable[[Event], object]) -> Callable[[Event, Any], Response]:
+def handler(route: Callable[[Event], object]) -> Callable[[Event, Any], Response]:
     """Wrap a route that returns a JSON-able body: 200 with it, or the error's response."""
 
     @functools.wraps(route)
-    def handler(event: Event, context: Any) -> Response:
+    def wrapped(event: Event, context: Any) -> Response:
         try:
             return json_response(200, route(event))
         except AuthError as error:
@@ -77,7 +77,7 @@ def api(route: Callable[[Event], object]) -> Callable[[Event, Any], Response]:
             metrics.add_metric(name="ServerError", unit=MetricUnit.Count, value=1)
             return fatal_response()
 
-    return handler
+    return wrapped
 
 
 def body(event: Event) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from . import template
+
 Handler = Callable[[Any, Any], Any]
 
 _IMPORT_LOCK = threading.RLock()
@@ -157,16 +159,22 @@ def load_handler(code_dir: Path, handler: str, layer_dirs: tuple[Path, ...] = ()
 
 
 class LocalFunction:
-    """One function, loaded once (its cold start) and invoked one request at a time, as one Lambda instance."""
+    """One function of the template, loaded once (its cold start) and invoked one request at a time,
+    as one Lambda instance."""
 
-    def __init__(self, name: str, code_dir: Path, handler: str, layer_dirs: tuple[Path, ...], timeout_seconds: int):
-        self.name = name
-        self._code_dir = code_dir
-        self._handler_name = handler
-        self._layer_dirs = layer_dirs
-        self._timeout_seconds = timeout_seconds
+    def __init__(self, function: template.Function):
+        self.name = function.logical_id
+        self._code_dir = function.code_dir
+        self._handler_name = function.handler
+        self._layer_dirs = function.layer_dirs
+        self._timeout_seconds = function.timeout_seconds
         self._handler: Handler | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def all_of(cls, app: template.Application) -> dict[str, LocalFunction]:
+        """Each function of the template, by logical id, ready to load and invoke."""
+        return {logical_id: cls(function) for logical_id, function in app.functions.items()}
 
     def load(self) -> None:
         """Import the handler now rather than at the first request."""

@@ -1,44 +1,22 @@
-"""The user store: PynamoDB models on one DynamoDB table, and the few operations the domain needs.
+"""Users: the profile /auth/me returns, the credentials login reads, and the id counter.
 
-Items, all keyed by the string attribute `pk`:
-- `user#<id>`      the profile /auth/me returns: id, email, name, created_at;
-- `email#<email>`  the credentials login reads: the user's id and password hash;
-- `counter#user`   the last user id handed out;
-- `limit#...`      attempt counters for the brute-force limits, each expiring by TTL.
-Signup writes the first two in one transaction, each on condition that it does not
-exist yet, so an email can never belong to two users, even under concurrent signups.
+Signup writes a user's profile and credentials in one transaction, each on condition that
+it does not exist yet, so an email can never belong to two users, even under concurrent
+signups, and a failed signup leaves no half-created user.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pynamodb import settings as pynamodb_settings
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-# At DEBUG these libraries log whole requests, password hashes included. Whatever level
-# the function's root logger is given, they stay above it.
-for _library in ("pynamodb", "botocore", "urllib3"):
-    logging.getLogger(_library).setLevel(logging.INFO)
-
-# Every call is bounded so that a request fits well inside the function's timeout:
-# connect and read timeouts, and DynamoDB's own retry policy (50 ms, then 100 ms between
-# attempts) instead of botocore's standard one (up to 1 s, then 2 s). One call gives up
-# within 3 x (0.5 + 1.0) s + 0.15 s, under 5 s; transient errors usually answer at once.
-CONNECT_TIMEOUT_SECONDS = 0.5
-READ_TIMEOUT_SECONDS = 1.0
-MAX_RETRY_ATTEMPTS = 2
-RETRY_CONFIGURATION = {"mode": "legacy", "total_max_attempts": 1 + MAX_RETRY_ATTEMPTS}
-# PynamoDB reads its retry policy from its settings when a model first connects.
-pynamodb_settings.default_settings_dict["retry_configuration"] = RETRY_CONFIGURATION  # type: ignore[assignment]
+from .table import TableMeta, connection
 
 
 class EmailInUse(Exception):
@@ -59,21 +37,8 @@ class Credentials:
     password_hash: str
 
 
-@dataclass(frozen=True)
-class Attempts:
-    count: int
-    window_ends_at: int  # epoch seconds
-
-
-class _TableMeta:
-    table_name = ""  # bound at cold start by `bind`
-    connect_timeout_seconds = CONNECT_TIMEOUT_SECONDS
-    read_timeout_seconds = READ_TIMEOUT_SECONDS
-    max_retry_attempts = MAX_RETRY_ATTEMPTS
-
-
 class ProfileItem(Model):
-    class Meta(_TableMeta):
+    class Meta(TableMeta):
         pass
 
     pk = UnicodeAttribute(hash_key=True)
@@ -84,7 +49,7 @@ class ProfileItem(Model):
 
 
 class CredentialItem(Model):
-    class Meta(_TableMeta):
+    class Meta(TableMeta):
         pass
 
     pk = UnicodeAttribute(hash_key=True)
@@ -93,26 +58,11 @@ class CredentialItem(Model):
 
 
 class CounterItem(Model):
-    class Meta(_TableMeta):
+    class Meta(TableMeta):
         pass
 
     pk = UnicodeAttribute(hash_key=True)
     value = NumberAttribute(default=0)
-
-
-class AttemptItem(Model):
-    class Meta(_TableMeta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
-    attempts = NumberAttribute(default=0)
-    window_ends_at = NumberAttribute()
-    expires_at = NumberAttribute()  # the table's TTL attribute: DynamoDB deletes the item after it
-
-
-def bind(table_name: str) -> None:
-    """Point every model at `table_name`."""
-    _TableMeta.table_name = table_name
 
 
 def _profile_key(user_id: int) -> str:
@@ -121,17 +71,6 @@ def _profile_key(user_id: int) -> str:
 
 def _credential_key(email: str) -> str:
     return f"email#{email}"
-
-
-@functools.cache
-def _connection() -> Connection:
-    # One client for transactions, reused across invocations like the models' own.
-    return Connection(
-        connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
-        read_timeout_seconds=READ_TIMEOUT_SECONDS,
-        max_retry_attempts=MAX_RETRY_ATTEMPTS,
-        retry_configuration=RETRY_CONFIGURATION,
-    )
 
 
 def _next_user_id() -> int:
@@ -148,7 +87,7 @@ def create_user(email: str, name: str, password_hash: str, created_at: int) -> U
     credentials = CredentialItem(pk=_credential_key(email), user_id=user.id, password_hash=password_hash)
     try:
         # The request token makes a retried commit idempotent instead of a false conflict.
-        with TransactWrite(connection=_connection(), client_request_token=str(uuid.uuid4())) as transaction:
+        with TransactWrite(connection=connection(), client_request_token=str(uuid.uuid4())) as transaction:
             transaction.save(credentials, condition=CredentialItem.pk.does_not_exist())
             transaction.save(profile, condition=ProfileItem.pk.does_not_exist())
     except TransactWriteError as error:
@@ -174,6 +113,10 @@ def get_user(user_id: int) -> User | None:
         item = ProfileItem.get(_profile_key(user_id), consistent_read=True)
     except DoesNotExist:
         return None
+    return _user(item)
+
+
+def _user(item: ProfileItem) -> User:
     return User(id=int(item.id), email=item.email, name=item.name, created_at=int(item.created_at))
 
 
@@ -203,8 +146,7 @@ def list_users(search: str = "", limit: int = 50, progress: Callable[[int], None
     found: list[User] = []
     for page in pages:
         for raw in page.get("Items", []):
-            item = ProfileItem.from_raw_data(raw)
-            found.append(User(id=int(item.id), email=item.email, name=item.name, created_at=int(item.created_at)))
+            found.append(_user(ProfileItem.from_raw_data(raw)))
             if len(found) == limit:
                 break
         if progress is not None:
@@ -221,47 +163,3 @@ def replace_password_hash(email: str, user_id: int, password_hash: str) -> None:
         actions=[CredentialItem.password_hash.set(password_hash)],
         condition=CredentialItem.user_id == user_id,
     )
-
-
-def _conditional_check_failed(error: UpdateError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
-
-
-def count_attempt(key: str, window_seconds: int, now: int) -> Attempts:
-    """Add one attempt to the window open for `key`, or open a new window; atomic under concurrency."""
-    item = AttemptItem(pk=key)
-    try:
-        item.update(actions=[AttemptItem.attempts.add(1)], condition=AttemptItem.window_ends_at > now)
-    except UpdateError as error:
-        if not _conditional_check_failed(error):
-            raise
-        ends_at = now + window_seconds
-        try:
-            item.update(
-                actions=[
-                    AttemptItem.attempts.set(1),
-                    AttemptItem.window_ends_at.set(ends_at),
-                    AttemptItem.expires_at.set(ends_at),
-                ],
-                condition=AttemptItem.pk.does_not_exist() | (AttemptItem.window_ends_at <= now),
-            )
-        except UpdateError as race:
-            if not _conditional_check_failed(race):
-                raise
-            # A concurrent attempt opened the window first: count this one in it.
-            item.update(actions=[AttemptItem.attempts.add(1)])
-    return Attempts(count=int(item.attempts), window_ends_at=int(item.window_ends_at))
-
-
-def uncount_attempt(key: str) -> None:
-    """Take one attempt back from the window open for `key`, if any remain in it."""
-    try:
-        AttemptItem(pk=key).update(actions=[AttemptItem.attempts.add(-1)], condition=AttemptItem.attempts > 0)
-    except UpdateError as error:
-        if not _conditional_check_failed(error):
-            raise
-
-
-def clear_attempts(key: str) -> None:
-    """Forget the attempts counted for `key`."""
-    AttemptItem(pk=key).delete()

@@ -11,7 +11,9 @@ import boto3
 import pytest
 
 from lambda_auth.keys import new_key, parse_key_set
+from lambda_auth_cli import key_rotation
 from lambda_auth_cli.main import main
+from lambda_auth_cli.stacks import Stack
 from tests.conftest import LocalStack
 
 DAY = 86400
@@ -96,3 +98,30 @@ def test_an_unknown_stack_is_a_one_line_error(
     assert main(["keys", "list", "--stack", "nowhere"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
+
+
+def test_rotation_on_the_stacks_secret_turns_the_first_bare_key_into_a_set(stack: LocalStack) -> None:
+    client = boto3.client("secretsmanager", endpoint_url=stack.endpoint_url)
+    # The stack's first secret: one bare oct JWK, as GenerateSecretString makes it.
+    first = new_key("initial")
+    arn = client.create_secret(Name=f"keys-{uuid.uuid4().hex}", SecretString=json.dumps(first))["ARN"]
+    secret = key_rotation.KeySecret(arn, client)
+    rotated, kid = key_rotation.rotate(secret.read())
+    secret.write(rotated)
+    stored = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
+    assert [key["kid"] for key in stored["keys"]] == ["initial", kid]
+    assert stored["keys"][0]["k"] == first["k"]
+
+
+def test_the_secret_is_found_from_the_stacks_outputs(stack: LocalStack) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lambda-auth-keys-AbCdEf"
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"TokenKeysSecretArn": {"Value": arn}},
+    }
+    cloudformation = boto3.client("cloudformation", endpoint_url=stack.endpoint_url)
+    name = f"auth-{uuid.uuid4().hex[:8]}"
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    assert Stack.describe(name, cloudformation).output("TokenKeysSecretArn") == arn
+    with pytest.raises(LookupError):
+        Stack.describe(name, cloudformation).output("NoSuchOutput")

@@ -1,0 +1,56 @@
+"""`lambda-auth invoke`: one function of the template, run with an event file, as `sam local invoke` does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import redirect_stdout
+from typing import Any
+
+from . import local_aws, template
+from .console import CliError, say
+from .jwks_file import JwksFile
+from .lambda_runtime import FunctionError, LocalFunction
+from .serve import start_functions
+
+
+def _event(args: argparse.Namespace) -> object:
+    try:
+        return json.loads(args.event.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CliError(f"cannot read the event file {args.event}: {error.strerror}", exit_code=2) from None
+    except ValueError as error:
+        raise CliError(f"the event file {args.event} is not JSON: {error}", exit_code=2) from None
+
+
+def invoke(args: argparse.Namespace) -> int:
+    """Run one function with an event file; print its result (or Lambda's error object) as JSON."""
+    app = template.application()
+    if args.function not in app.functions:
+        names = ", ".join(sorted(app.functions))
+        raise CliError(f"no function {args.function!r} in template.yaml; its functions: {names}", exit_code=2)
+    event = _event(args)
+    function = LocalFunction(app.functions[args.function])
+    keys = JwksFile(args.jwks)
+    keys.ensure()
+    output = sys.stdout
+    with local_aws.local_table():
+        request_id = f"local-{int(time.time() * 1000)}"
+        # The function's logs go to stderr, so that stdout holds only its result.
+        with redirect_stdout(sys.stderr):
+            start_functions(app, keys, {args.function: function}, args.verbose)
+            try:
+                result: Any = function.invoke(event, request_id)
+            except FunctionError as error:
+                say(json.dumps(error.payload(request_id), indent=2, ensure_ascii=False), output)
+                refused = error.error_message == "Unauthorized"
+                note = " (API Gateway answers it with 401 UNAUTHORIZED)" if refused else ""
+                raise CliError(f"{args.function} raised {error.error_type}: {error.error_message}{note}") from None
+        try:
+            text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise CliError(f"{args.function} returned a value Lambda cannot send as JSON: {error}") from None
+        say(text, output)
+    return 0

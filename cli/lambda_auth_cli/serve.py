@@ -1,0 +1,148 @@
+"""`lambda-auth serve`: the template's API over HTTP, as API Gateway would serve it, with an embedded DynamoDB."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+
+from lambda_auth import settings
+
+from . import local_aws, template
+from .admin import ServerRecord, UserDirectory
+from .console import PROGRAM, CliError, Stop, say
+from .devtools import DevTools, is_loopback, swagger_ui_dir
+from .gateway import Gateway
+from .jwks_file import JwksFile
+from .lambda_runtime import LocalFunction
+from .server import LocalServer
+
+
+def start_functions(
+    app: template.Application, keys: JwksFile, functions: dict[str, LocalFunction], verbose: bool
+) -> None:
+    """The functions' environment set, then each function's cold start, now: an import error stops the command."""
+    environment, warnings = local_aws.function_environment(app, keys.path, verbose)
+    for warning in warnings:
+        logging.getLogger("lambda_auth_cli").warning(warning)
+    local_aws.apply(environment)
+    for name, function in functions.items():
+        try:
+            function.load()
+        except Exception as error:
+            raise CliError(f"{name} cannot start: {type(error).__name__}: {error}") from None
+
+
+def _bind(host: str, port: int, gateway: Gateway) -> LocalServer:
+    if not 0 <= port <= 65535:
+        raise CliError(f"--port {port} is not a port number", exit_code=2)
+    try:
+        return LocalServer((host, port), gateway, access_log=say)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise CliError(f"port {port} on {host} is in use; stop what holds it or pass --port") from None
+        raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def _url(host: str, port: int, path: str = "") -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{path}"
+
+
+def devtools(args: argparse.Namespace, port: int, base_path: str, keys: JwksFile) -> tuple[DevTools, str]:
+    """Run & Debug for this server, and the banner's line about it."""
+    loopback = is_loopback(args.host)
+    enabled = loopback or args.allow_remote_debug
+    origin = _url(args.host, port)
+    directory = UserDirectory(
+        keys.key_set, settings.tokens().ttl_seconds, f"the local table {template.LOCAL_TABLE_NAME!r}"
+    )
+    tools = DevTools(base_path, origin, directory, enabled, loopback_only=not args.allow_remote_debug)
+    if not enabled:
+        return tools, (
+            f"Run & Debug off: {args.host} is not a loopback address, and /docs hands out tokens for any user"
+            " (--allow-remote-debug serves it there)"
+        )
+    line = f"{origin}/docs   Run & Debug: Swagger UI, a user picker, one-click tokens; {origin}/openapi.json"
+    if swagger_ui_dir() is None:
+        line += " (Swagger UI is not installed: pip install swagger-ui-py)"
+    if not loopback:
+        line += "; open to anyone who reaches this address (--allow-remote-debug)"
+    return tools, line
+
+
+def _banner(
+    app: template.Application,
+    base_url: str,
+    table: local_aws.LocalTable,
+    keys: JwksFile,
+    created: bool,
+    args: argparse.Namespace,
+    debug: str,
+) -> str:
+    api = app.api
+    width = max(len(method.http_method) for method in api.methods)
+    path_width = max(len(method.resource_path) for method in api.methods) + len(api.stage) + 1
+    routes = []
+    for method in sorted(api.methods, key=lambda item: (item.resource_path, item.http_method)):
+        if method.mock is not None:
+            continue
+        target = method.function or ""
+        if method.authorizer:
+            target += f", behind {method.authorizer} ({api.authorizers[method.authorizer].function})"
+        routes.append(f"{method.http_method:<{width}} {'/' + api.stage + method.resource_path:<{path_width}}  {target}")
+    mocked = sorted({method.resource_path for method in api.methods if method.mock is not None})
+    if mocked:
+        routes.append(f"{'OPTIONS':<{width}} on {', '.join(mocked)}: CORS preflight, as the template configures it")
+    logs = (
+        "at the template's level" if args.verbose else f"at {local_aws.QUIET_LOG_LEVEL} and above (--verbose for all)"
+    )
+    return "\n".join(
+        [
+            f"{PROGRAM}: the API of template.yaml, served locally (API Gateway REST emulated, functions in-process)",
+            f"  base URL  {base_url}   (stage {api.stage!r} first in every path, like the deployed ApiUrl;"
+            " the SDK's apiGroupBaseUrl)",
+            "  routes    " + "\n            ".join(routes),
+            f"  data      {table.describe()}",
+            f"  keys      {keys.path} ({'created now, with a fresh key' if created else 'existing'})",
+            f"  docs      {debug}",
+            f"  logs      one line per request; function logs {logs}",
+            f"Listening on {base_url} (Ctrl-C stops)",
+        ]
+    )
+
+
+def _record_url(host: str, port: int) -> str:
+    """The URL other commands reach this server at: loopback when it listens on every address."""
+    reachable = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - compared, not bound
+    return _url(reachable, port)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the template's API until Ctrl-C or SIGTERM."""
+    app = template.application()
+    functions = LocalFunction.all_of(app)
+    server = _bind(args.host, args.port, Gateway(app.api, functions, region=app.region))  # a port in use fails first
+    try:
+        keys = JwksFile(args.jwks)
+        created = keys.ensure()
+        with local_aws.local_table() as table:
+            start_functions(app, keys, functions, args.verbose)
+            server.devtools, debug = devtools(args, server.port, server.gateway.base_path, keys)
+            base_url = _url(args.host, server.port, server.gateway.base_path)
+            # While it runs, `lambda-auth users` and `token` find its table from this record beside its key file.
+            record = ServerRecord(
+                _record_url(args.host, server.port), os.getpid(), str(keys.path), table.endpoint_url, table.table_name
+            )
+            record.write()
+            try:
+                say(_banner(app, base_url, table, keys, created, args, debug))
+                server.serve_forever()
+            except (KeyboardInterrupt, Stop):
+                say(f"{PROGRAM}: stopped")
+            finally:
+                record.remove()
+    finally:
+        server.server_close()
+    return 0

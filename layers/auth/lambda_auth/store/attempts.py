@@ -1,0 +1,71 @@
+"""Attempt counters for the brute-force limits (`limits` is their one user).
+
+One item per limit and subject, `limit#<limit>#<subject>`, counting the attempts of a
+fixed window; DynamoDB deletes it by TTL (`expires_at`) once the window has ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
+from pynamodb.models import Model
+
+from .table import TableMeta, condition_failed
+
+
+@dataclass(frozen=True)
+class Attempts:
+    count: int
+    window_ends_at: int  # epoch seconds
+
+
+class AttemptItem(Model):
+    class Meta(TableMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    attempts = NumberAttribute(default=0)
+    window_ends_at = NumberAttribute()
+    expires_at = NumberAttribute()  # the table's TTL attribute: DynamoDB deletes the item after it
+
+
+def count_attempt(key: str, window_seconds: int, now: int) -> Attempts:
+    """Add one attempt to the window open for `key`, or open a new window; atomic under concurrency."""
+    item = AttemptItem(pk=key)
+    try:
+        item.update(actions=[AttemptItem.attempts.add(1)], condition=AttemptItem.window_ends_at > now)
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+        ends_at = now + window_seconds
+        try:
+            item.update(
+                actions=[
+                    AttemptItem.attempts.set(1),
+                    AttemptItem.window_ends_at.set(ends_at),
+                    AttemptItem.expires_at.set(ends_at),
+                ],
+                condition=AttemptItem.pk.does_not_exist() | (AttemptItem.window_ends_at <= now),
+            )
+        except UpdateError as race:
+            if not condition_failed(race):
+                raise
+            # A concurrent attempt opened the window first: count this one in it.
+            item.update(actions=[AttemptItem.attempts.add(1)])
+    return Attempts(count=int(item.attempts), window_ends_at=int(item.window_ends_at))
+
+
+def uncount_attempt(key: str) -> None:
+    """Take one attempt back from the window open for `key`, if any remain in it."""
+    try:
+        AttemptItem(pk=key).update(actions=[AttemptItem.attempts.add(-1)], condition=AttemptItem.attempts > 0)
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+
+
+def clear_attempts(key: str) -> None:
+    """Forget the attempts counted for `key`."""
+    AttemptItem(pk=key).delete()

@@ -1,0 +1,78 @@
+"""Integration tests: the handlers in-process against moto's DynamoDB, on their own and behind
+the one API Gateway emulation (`lambda-auth serve`'s, called without HTTP)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from lambda_auth_cli import lambda_runtime, template
+from lambda_auth_cli.gateway import Gateway, Request
+from tests.conftest import ROOT, LocalStack, random_ip
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws(stack: LocalStack) -> LocalStack:
+    """Every integration test runs against the session's embedded DynamoDB."""
+    return stack
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py under a name of its own, as Lambda keeps functions apart."""
+    return lambda_runtime.load_module(ROOT / "functions" / name)
+
+
+@pytest.fixture(scope="session")
+def handlers() -> dict[str, Handler]:
+    """Each function's lambda_handler, called with an event and a fresh context."""
+
+    def bind(name: str) -> Handler:
+        handler = load_function(name).lambda_handler
+        return lambda event: handler(event, lambda_runtime.LambdaContext(function_name=name))
+
+    return {name: bind(name) for name in ("signup", "login", "me", "authorizer")}
+
+
+class Api:
+    """The template's API as a client of the deployed stage sees it: requests through the gateway emulation."""
+
+    def __init__(self, gateway: Gateway, handlers: dict[str, Handler]):
+        self.gateway = gateway
+        self.handlers = handlers  # for the tests that call one function with an event of their own
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, query: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
+        """One request from a client address of its own: status, decoded JSON body, headers."""
+        response = self.gateway.handle(
+            Request(
+                method=method,
+                path=f"{self.gateway.base_path}{path}",
+                query=query,
+                headers=list((headers or {}).items()),
+                body=b"" if body is None else json.dumps(body).encode(),
+                source_ip=random_ip(),
+                server_port=443,
+            )
+        )
+        return response.status, json.loads(response.body), dict(response.headers)
+
+    def post(self, route: str, body: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.request("POST", f"/auth/{route}", body, {"Content-Type": "application/json"})
+
+    def me(self, headers: dict[str, str] | None = None, query: dict[str, str] | None = None) -> tuple[int, Any]:
+        status, body, _ = self.request("GET", "/auth/me", headers=headers, query=urlencode(query or {}))
+        return status, body
+
+
+@pytest.fixture(scope="session")
+def api(handlers: dict[str, Handler]) -> Api:
+    app = template.application()
+    return Api(Gateway(app.api, lambda_runtime.LocalFunction.all_of(app)), handlers)
