@@ -4,9 +4,8 @@
 - the path is matched under the stage (`/{stage}/...`) to the template's resources and
   methods, literal segments before `{param}`; anything else is the
   MISSING_AUTHENTICATION_TOKEN gateway response;
-- a method behind a Lambda authorizer calls it first with the REQUEST event (a missing
-  identity source is UNAUTHORIZED without a call), evaluates the returned policy against
-  the method ARN, and passes the principal and the context (values as text) on in
+- a method behind a Lambda authorizer calls it first with the REQUEST event, evaluates
+  the returned policy against the method ARN, and passes the principal and the context (values as text) on in
   `requestContext.authorizer`; an `Unauthorized` error is UNAUTHORIZED, a Deny or an
   uncovered method is ACCESS_DENIED, anything else that goes wrong in the authorizer is
   a 500;
@@ -59,6 +58,11 @@ _DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
 _DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive"}
+# What requestContext.identity holds, all null, for a caller API Gateway did not authenticate with IAM or Cognito.
+_UNAUTHENTICATED_IDENTITY = (
+    "cognitoIdentityPoolId accountId cognitoIdentityId caller principalOrgId accessKey"
+    " cognitoAuthenticationType cognitoAuthenticationProvider userArn user"
+)
 
 
 class Invokable(Protocol):
@@ -171,18 +175,12 @@ class Gateway:
 
     def route(self, method: str, path: str) -> _Route | None:
         """The method of the most specific resource matching `path` (stage removed), if any."""
-        candidates = []
-        for resource_path, methods in self._resources.items():
-            matched = _match(resource_path, path)
-            if matched is not None:
-                candidates.append((matched[0], resource_path, matched[1], methods))
-        if not candidates:
+        matches = [(m[0], resource, m[1]) for resource in self._resources if (m := _match(resource, path)) is not None]
+        if not matches:
             return None
-        _, resource_path, parameters, methods = min(candidates, key=lambda candidate: candidate[0])
-        chosen = methods.get(method)
-        if chosen is None:
-            return None
-        return _Route(chosen, resource_path, parameters or None)
+        _, resource_path, parameters = min(matches)
+        chosen = self._resources[resource_path].get(method)
+        return _Route(chosen, resource_path, parameters or None) if chosen is not None else None
 
     def handle(self, request: Request) -> Response:
         """Answer `request` as the deployed stage would."""
@@ -238,18 +236,9 @@ class Gateway:
             "requestTimeEpoch": int(now * 1000),
             "requestId": request_id,
             "identity": {
-                "cognitoIdentityPoolId": None,
-                "accountId": None,
-                "cognitoIdentityId": None,
-                "caller": None,
+                **dict.fromkeys(_UNAUTHENTICATED_IDENTITY.split()),
                 "sourceIp": request.source_ip,
-                "principalOrgId": None,
-                "accessKey": None,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
-                "userArn": None,
                 "userAgent": request.header("User-Agent"),
-                "user": None,
             },
             "domainName": domain,
             "apiId": self.api_id,
@@ -267,15 +256,9 @@ class Gateway:
         pairs.extend(extra.items())
         return _single_and_multi(pairs)
 
-    def _query(self, request: Request) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
-        pairs = parse_qsl(request.query, keep_blank_values=True)
-        if not pairs:
-            return None, None
-        return _single_and_multi(pairs)
-
     def _proxy_event(self, request: Request, route: _Route, path: str, request_id: str) -> dict[str, Any]:
         headers, multi_headers = self._headers(request)
-        query, multi_query = self._query(request)
+        query, multi_query = _single_and_multi(parse_qsl(request.query, keep_blank_values=True))
         # Without binary media types, API Gateway passes every body on as text.
         body = request.body.decode("utf-8", errors="replace") if request.body else None
         return {
@@ -299,27 +282,11 @@ class Gateway:
         """The ARN of this request's method, as authorizers receive it and their policies name it."""
         return policies.method_arn(self.region, self.account_id, self.api_id, self.api.stage, method, path)
 
-    def _has_identity(self, authorizer: template.Authorizer, request: Request) -> bool:
-        """Whether the request carries every identity source the authorizer lists (else: 401 at once)."""
-        query = dict(parse_qsl(request.query, keep_blank_values=True))
-        for source in authorizer.identity_sources:
-            if source.startswith("method.request.header."):
-                value = request.header(source.removeprefix("method.request.header."))
-            elif source.startswith("method.request.querystring."):
-                value = query.get(source.removeprefix("method.request.querystring."))
-            else:
-                value = source  # context and stage variables: always present here
-            if not value:
-                return False
-        return True
-
     def _authorize(
         self, request: Request, route: _Route, path: str, event: dict[str, Any], request_id: str
     ) -> Response | None:
         """Run the method's authorizer; None when the request may go on (and `event` now holds its context)."""
         authorizer = self.api.authorizers[route.method.authorizer or ""]
-        if not self._has_identity(authorizer, request):
-            return self.gateway_response(UNAUTHORIZED, request_id)
         arn = self.method_arn(request.method.upper(), path)
         started = time.monotonic()
         authorizer_event = {"type": "REQUEST", "methodArn": arn, **event}
@@ -418,8 +385,10 @@ class Gateway:
         return Response(status, headers, body.encode())
 
 
-def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """API Gateway's two views of repeated names: the last value of each, and all of them."""
+def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+    """API Gateway's two views of repeated names: the last value of each, and all of them (None when there are none)."""
+    if not pairs:
+        return None, None
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for key, value in pairs:

@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve Run & Debug (/docs and its token endpoints) on a non-loopback --host too: anyone who reaches "
         "it can get a token for any user (default: only on a loopback address)",
     )
-    _common_arguments(serve)
+    _where(serve, KEY_FILE_HELP, verbose=VERBOSE_HELP)
 
     invoke = commands.add_parser(
         "invoke",
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("function", metavar="FUNCTION", help="the function's logical id, e.g. SignupFunction")
     invoke.add_argument("--event", "-e", required=True, type=Path, help="a JSON event file, e.g. events/signup.json")
-    _common_arguments(invoke)
+    _where(invoke, KEY_FILE_HELP, verbose=VERBOSE_HELP)
 
     keys = commands.add_parser(
         "keys",
@@ -87,18 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     keys.add_argument("action", choices=["list", "rotate", "prune"], help="what to do")
-    where = keys.add_mutually_exclusive_group()
-    where.add_argument(
-        "--jwks", type=Path, default=DEFAULT_KEY_FILE, metavar="PATH", help="the local key file (default)"
-    )
-    where.add_argument("--stack", metavar="NAME", help="a deployed stack: its TokenKeysSecretArn output's secret")
+    _where(keys, "the local key file (default)", "a deployed stack: its TokenKeysSecretArn output's secret")
     keys.add_argument(
         "--token-ttl",
         type=int,
         metavar="SECONDS",
         help="the longest token lifetime, for prune (default: the stack's TokenTtlSeconds, or the template's)",
     )
-    keys.add_argument("--verbose", "-v", action="store_true", help=argparse.SUPPRESS)
 
     users = commands.add_parser(
         "users",
@@ -114,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=_positive, default=50, metavar="N", help="stop after N users (default: %(default)s)"
     )
     users.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
-    _store_arguments(users)
+    _where(users, RECORD_HELP, STACK_HELP)
 
     token = commands.add_parser(
         "token",
@@ -137,34 +132,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long the token is valid (default: the template's TokenTtlSeconds, or the stack's with --stack)",
     )
-    _store_arguments(token)
+    _where(token, RECORD_HELP, STACK_HELP)
     return parser
 
 
-def _store_arguments(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--jwks",
-        type=Path,
-        default=DEFAULT_KEY_FILE,
-        metavar="PATH",
-        help="the local server's key file, beside which it records its URL while it runs (default: .local/jwks.json)",
-    )
-    where.add_argument(
-        "--stack", metavar="NAME", help="a deployed stack: its UsersTableName and TokenKeysSecretArn outputs"
-    )
-    parser.add_argument("--verbose", "-v", action="store_true", help=argparse.SUPPRESS)
+KEY_FILE_HELP = "the JWK Set file of token keys, created with a fresh key if missing (default: .local/jwks.json)"
+RECORD_HELP = "the local server's key file, beside which it records its table while it runs (default: .local/jwks.json)"
+STACK_HELP = "a deployed stack: its UsersTableName and TokenKeysSecretArn outputs"
+VERBOSE_HELP = "show the functions' logs at the template's level"
 
 
-def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--jwks",
-        type=Path,
-        default=DEFAULT_KEY_FILE,
-        metavar="PATH",
-        help="the JWK Set file of token keys, created with a fresh key if missing (default: .local/jwks.json)",
-    )
-    parser.add_argument("--verbose", "-v", action="store_true", help="show the functions' logs at the template's level")
+def _where(parser: argparse.ArgumentParser, jwks: str, stack: str | None = None, verbose: str | None = None) -> None:
+    """--jwks (or, where given, --stack instead) and --verbose."""
+    where = parser.add_mutually_exclusive_group() if stack else parser
+    where.add_argument("--jwks", type=Path, default=DEFAULT_KEY_FILE, metavar="PATH", help=jwks)
+    if stack:
+        where.add_argument("--stack", metavar="NAME", help=stack)
+    parser.add_argument("--verbose", "-v", action="store_true", help=verbose or argparse.SUPPRESS)
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -2,7 +2,8 @@
 
 Only `execute-api:Invoke` matters. Statements match with IAM's wildcards (`*` any run
 of characters, `?` one character); an explicit Deny wins over any Allow, and a request
-that no Allow covers is refused.
+that no Allow covers is refused. NotAction and NotResource are not read here: a policy
+with them is refused as API Gateway refuses a malformed one.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Iterable
 from typing import Any
 
 INVOKE_ACTION = "execute-api:Invoke"
 
 
 class PolicyError(ValueError):
-    """The authorizer's answer is not a policy API Gateway accepts."""
+    """The authorizer's answer is not a policy API Gateway accepts (or one lambda-auth serve does not read)."""
 
 
 class Decision(enum.Enum):
@@ -37,32 +37,12 @@ def _pattern(wildcard: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile(expression, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
-def _matches(patterns: Iterable[str], value: str, ignore_case: bool = False) -> bool:
+def _covers(statement: dict[str, Any], key: str, value: str, ignore_case: bool = False) -> bool:
+    patterns = statement.get(key)
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    if not isinstance(patterns, list) or not patterns or not all(isinstance(item, str) for item in patterns):
+        raise PolicyError(f"a statement's {key} is not a string or a list of strings")
     return any(_pattern(pattern, ignore_case).fullmatch(value) for pattern in patterns)
-
-
-def _strings(statement: dict[str, Any], key: str) -> list[str] | None:
-    value = statement.get(key)
-    if value is None:
-        return None
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
-        raise PolicyError(f"{key} is not a string or a list of strings")
-    return values
-
-
-def _covers(statement: dict[str, Any], arn: str) -> bool:
-    actions, not_actions = _strings(statement, "Action"), _strings(statement, "NotAction")
-    resources, not_resources = _strings(statement, "Resource"), _strings(statement, "NotResource")
-    if (actions is None) == (not_actions is None) or (resources is None) == (not_resources is None):
-        raise PolicyError("a statement needs one of Action/NotAction and one of Resource/NotResource")
-    action_ok = (
-        _matches(actions, INVOKE_ACTION, ignore_case=True)
-        if actions is not None
-        else not _matches(not_actions or [], INVOKE_ACTION, ignore_case=True)
-    )
-    resource_ok = _matches(resources, arn) if resources is not None else not _matches(not_resources or [], arn)
-    return action_ok and resource_ok
 
 
 def evaluate(policy_document: Any, arn: str) -> Decision:
@@ -76,13 +56,10 @@ def evaluate(policy_document: Any, arn: str) -> Decision:
         raise PolicyError("policyDocument has no Statement")
     allowed = False
     for statement in statements:
-        if not isinstance(statement, dict):
-            raise PolicyError("a statement is not an object")
-        effect = statement.get("Effect")
-        if effect not in ("Allow", "Deny"):
-            raise PolicyError(f"Effect {effect!r} is neither Allow nor Deny")
-        if _covers(statement, arn):
-            if effect == "Deny":
+        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
+            raise PolicyError("a statement is not an object whose Effect is Allow or Deny")
+        if _covers(statement, "Action", INVOKE_ACTION, ignore_case=True) and _covers(statement, "Resource", arn):
+            if statement["Effect"] == "Deny":
                 return Decision.DENY
             allowed = True
     return Decision.ALLOW if allowed else Decision.NOT_ALLOWED

@@ -8,11 +8,12 @@ route table. The few intrinsic functions these hold are resolved to local values
 
 `lambda-auth serve` runs what this template uses and what a SAM user would plausibly add
 to it: Lambda proxy and mock (CORS) integrations, `{param}` path segments, REQUEST
-authorizers without caching. Anything else is refused by name rather than half-emulated.
+authorizers without identity sources or caching. Anything else is refused by name rather than half-emulated.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -20,8 +21,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
@@ -52,32 +51,13 @@ class TemplateError(ValueError):
 # The template as written
 
 
-class _CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """YAML with CloudFormation's short forms (!Ref, !Sub, !GetAtt ...) read as their long forms."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
 @functools.cache
 def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as plain data, intrinsic functions in their long form (read once; do not change it)."""
+    """The template as plain data, intrinsic functions in their long form (read once: treat it as read-only)."""
+    from samtranslator.yaml_helper import yaml_parse
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml_parse(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise TemplateError(f"cannot read {path}: {error.strerror}") from None
     if not isinstance(document, dict):
@@ -135,7 +115,6 @@ class Authorizer:
 
     name: str
     function: str  # logical id
-    identity_sources: tuple[str, ...]  # e.g. method.request.header.Authorization: a request without one is a 401
 
 
 @dataclass(frozen=True)
@@ -198,12 +177,8 @@ class _NoManagedPolicies:
 def translate(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as SAM's transform turns it into CloudFormation, with local code URIs kept."""
     from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
 
-    try:
-        document = yaml_parse(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise TemplateError(f"cannot read {path}: {error.strerror}") from None
+    document = copy.deepcopy(load(path))
     for resource in (document.get("Resources") or {}).values():
         properties = resource.get("Properties") or {}
         for key in ("CodeUri", "ContentUri"):
@@ -248,34 +223,22 @@ class _Resolver:
 
     def __init__(self, translated: dict[str, Any], parameters: dict[str, str]):
         self.resources: dict[str, Any] = translated.get("Resources") or {}
-        self.parameters = parameters
         self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        self.pseudo = {
-            "AWS::Region": self.region,
-            "AWS::AccountId": LOCAL_ACCOUNT_ID,
-            "AWS::StackName": LOCAL_STACK_NAME,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": "",
-        }
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::StackName": LOCAL_STACK_NAME}
+        self.names = {**pseudo, **parameters}
 
     def ref(self, name: str) -> str:
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.resources:
-            return LOCAL_TABLE_NAME if self.resources[name].get("Type") == "AWS::DynamoDB::Table" else name
-        raise TemplateError(f"Ref to unknown name {name!r}")
+        if name in self.names:
+            return self.names[name]
+        if name not in self.resources:
+            raise TemplateError(f"Ref to unknown name {name!r}")
+        return LOCAL_TABLE_NAME if self.resources[name].get("Type") == "AWS::DynamoDB::Table" else name
 
-    def get_att(self, name: str, attribute: str) -> str:
+    def arn(self, name: str) -> str:
         if name not in self.resources:
             raise TemplateError(f"Fn::GetAtt on unknown resource {name!r}")
-        if attribute == "Arn":
-            kind = self.resources[name].get("Type", "")
-            service = kind.split("::")[1].lower() if kind.count("::") == 2 else "local"
-            return f"arn:aws:{service}:{self.region}:{LOCAL_ACCOUNT_ID}:{name}"
-        return name
+        service = self.resources[name].get("Type", "AWS::Local::").split("::")[1].lower()
+        return f"arn:aws:{service}:{self.region}:{LOCAL_ACCOUNT_ID}:{name}"
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -286,30 +249,20 @@ class _Resolver:
             ((key, argument),) = value.items()
             if key == "Ref":
                 return self.ref(str(argument))
-            if key == "Fn::GetAtt":
-                name, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
-                return self.get_att(name, attribute)
+            if key == "Fn::GetAtt" and argument[1] == "Arn":
+                return self.arn(argument[0])
             if key == "Fn::Sub":
-                return self.sub(argument)
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                local = {name: str(self.resolve(item)) for name, item in variables.items()}
+                substituted = re.sub(r"\$\{([^}!][^}]*)\}", lambda match: self._sub(match[1], local), text)
+                return substituted.replace("${!", "${")
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not supported by lambda-auth serve")
         return {key: self.resolve(item) for key, item in value.items()}
 
-    def sub(self, argument: Any) -> str:
-        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
-        local = {name: str(self.resolve(item)) for name, item in variables.items()}
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in local:
-                return local[name]
-            if "." in name:
-                return self.get_att(*name.split(".", 1))
-            return self.ref(name)
-
-        return re.sub(r"\$\{([^}]+)\}", replace, str(text))
+    def _sub(self, name: str, local: dict[str, str]) -> str:
+        resource, _, attribute = name.partition(".")
+        return local[name] if name in local else self.arn(resource) if attribute == "Arn" else self.ref(name)
 
 
 def _local_dir(code: Any, root: Path, what: str) -> Path:
@@ -415,14 +368,12 @@ def _authorizers(body: dict[str, Any]) -> dict[str, Authorizer]:
         function = _function_of(spec.get("authorizerUri"))
         if str(spec.get("type", "token")).lower() != "request" or function is None:
             raise TemplateError(f"authorizer {name}: lambda-auth serve runs REQUEST Lambda authorizers only")
-        if int(spec.get("authorizerResultTtlInSeconds", 300)):
+        if spec.get("identitySource") or int(spec.get("authorizerResultTtlInSeconds", 300)):
             raise TemplateError(
-                f"authorizer {name}: caching is not supported by lambda-auth serve (set Identity: ReauthorizeEvery: 0)"
+                f"authorizer {name}: identity sources and caching are not supported by lambda-auth serve"
+                " (this template's authorizer has neither: a token may come in a header or the query string)"
             )
-        sources = str(spec.get("identitySource") or "")
-        authorizers[name] = Authorizer(
-            name, function, tuple(part.strip() for part in sources.split(",") if part.strip())
-        )
+        authorizers[name] = Authorizer(name, function)
     return authorizers
 
 

@@ -344,15 +344,15 @@ GUARDED = ", Auth: {Authorizer: Check}"
         (
             AUTHORIZER.format(
                 extra="            FunctionPayloadType: REQUEST\n"
-                "            Identity: {Headers: [Authorization], ReauthorizeEvery: 300}\n"
+                "            Identity: {Headers: [Authorization], ReauthorizeEvery: 0}\n"
             ),
             "/items",
             "get",
             GUARDED,
-            "caching is not supported by lambda-auth serve",
+            "identity sources and caching are not supported by lambda-auth serve",
         ),
     ],
-    ids=["proxy", "any", "binary", "token-authorizer", "cached-authorizer"],
+    ids=["proxy", "any", "binary", "token-authorizer", "identity-source"],
 )
 def test_a_feature_the_template_does_not_use_is_refused_by_name(
     tmp_path: Path, api: str, path: str, method: str, auth: str, refusal: str
@@ -362,14 +362,11 @@ def test_a_feature_the_template_does_not_use_is_refused_by_name(
 
 
 def test_a_plausible_addition_runs(tmp_path: Path) -> None:
-    extra = (
-        "            FunctionPayloadType: REQUEST\n"
-        "            Identity: {Headers: [Authorization], ReauthorizeEvery: 0}\n"
-    )
+    extra = "            FunctionPayloadType: REQUEST\n            Identity: {ReauthorizeEvery: 0}\n"
     app = template.application(template_with(tmp_path, AUTHORIZER.format(extra=extra), "/items/{id}", "get", GUARDED))
     (method,) = [method for method in app.api.methods if method.mock is None]
     assert (method.resource_path, method.function, method.authorizer) == ("/items/{id}", "Fn", "Check")
-    assert app.api.authorizers["Check"].identity_sources == ("method.request.header.Authorization",)
+    assert app.api.authorizers["Check"].function == "Fn"
 
 
 def test_a_gateway_response_the_template_does_not_configure_keeps_api_gateways_default_shape() -> None:
