@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from lambda_auth import auth, limits
+from lambda_auth import api, auth, limits
+from lambda_auth.errors import AccessDenied, InputError, TooManyRequests, Unauthorized
 from tests.conftest import ROOT, event, random_ip, unique_email
 from tests.integration.conftest import Api
 
@@ -82,8 +83,28 @@ def test_me_answers_fit_the_description(api: Api) -> None:
 
 
 def test_every_error_code_the_layer_can_raise_is_documented() -> None:
-    from lambda_auth import api, errors
+    from lambda_auth import errors
 
     documented = set(DOCUMENT["components"]["schemas"]["Error"]["properties"]["code"]["enum"])
     raised = {cls.code for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.AuthError)}
     assert raised | {api.FATAL_CODE} <= documented
+
+
+ERROR_CODE_BY_STATUS = {
+    error.status: error.code for error in (InputError("x"), Unauthorized(), AccessDenied(), TooManyRequests(1))
+}
+
+
+def test_every_error_response_has_an_example_of_its_own_code() -> None:
+    for path, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400:
+                    continue
+                if "$ref" in response:
+                    response = DOCUMENT["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+                example = response["content"]["application/json"].get("example")
+                assert example is not None, f"{method.upper()} {path} {status} has no example"
+                assert_documented(path, method, int(status), example)
+                expected = ERROR_CODE_BY_STATUS.get(int(status), api.FATAL_CODE)
+                assert example["code"] == expected, f"{method.upper()} {path} {status}: {example['code']}"
