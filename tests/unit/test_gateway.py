@@ -77,18 +77,12 @@ def serve(app: template.Application) -> Callable[..., Callable[..., Reply]]:
     def start(**stubs: Stub) -> Callable[..., Reply]:
         gateway = Gateway(app.api, {name: stubs.get(name, Stub(ok())) for name in app.functions})
 
-        def call(
-            url: str,
-            method: str = "GET",
-            body: Any = None,
-            headers: dict[str, str] | None = None,
-            raw_body: bytes | None = None,
-        ) -> Reply:
+        def call(url: str, method: str = "GET", body: Any = None, **options: Any) -> Reply:
+            """`url` with `body` as JSON, or `raw_body` as given, and `headers`."""
             parts = urlsplit(url)
-            payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
-            request = Request(
-                method, parts.path, parts.query, list((headers or {}).items()), payload, "127.0.0.1", 3000
-            )
+            payload = options.get("raw_body", b"" if body is None else json.dumps(body).encode())
+            headers = list(options.get("headers", {}).items())
+            request = Request(method, parts.path, parts.query, headers, payload, "127.0.0.1", 3000)
             response = gateway.handle(request)
             merged: dict[str, str] = {}
             for name, value in response.headers:

@@ -133,12 +133,10 @@ class ObservabilitySettings:
 
     @classmethod
     def from_environment(cls, env: Environment) -> ObservabilitySettings:
-        return cls(
-            service=_text(env, "POWERTOOLS_SERVICE_NAME") or "lambda-auth",
-            metrics_namespace=_text(env, "POWERTOOLS_METRICS_NAMESPACE") or "LambdaAuth",
-            log_level=(_text(env, "POWERTOOLS_LOG_LEVEL") or "INFO").upper(),
-            tracing=(_text(env, "POWERTOOLS_TRACE_DISABLED") or "false").lower() != "true",
-        )
+        service = _text(env, "POWERTOOLS_SERVICE_NAME") or "lambda-auth"
+        namespace = _text(env, "POWERTOOLS_METRICS_NAMESPACE") or "LambdaAuth"
+        tracing_disabled = (_text(env, "POWERTOOLS_TRACE_DISABLED") or "").lower() == "true"
+        return cls(service, namespace, (_text(env, "POWERTOOLS_LOG_LEVEL") or "INFO").upper(), not tracing_disabled)
 
 
 @dataclass(frozen=True)
