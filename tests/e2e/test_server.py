@@ -30,12 +30,12 @@ def server() -> Iterator[tuple[LocalServer, Stub, list[str]]]:
     functions = {name: signup if name == "SignupFunction" else Stub(ok()) for name in app.functions}
     log: list[str] = []
     running = LocalServer(("127.0.0.1", 0), Gateway(app.api, functions), access_log=log.append)
-    thread = threading.Thread(target=running.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=running.serve_forever, daemon=True)
     thread.start()
     yield running, signup, log
     running.shutdown()
-    running.server_close()
     thread.join()
+    running.server_close()
 
 
 def exchange(port: int, raw: bytes) -> bytes:
@@ -86,7 +86,6 @@ def test_a_malformed_content_length_is_a_400_and_the_connection_closes(
     raw = b"POST /api/auth/signup HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n\r\n" + body + SMUGGLED
     answers = responses(exchange(running.port, raw))
     assert [status for status, _ in answers] == [400]  # one answer: nothing after it was read as a request
-    assert json.loads(answers[0][1])["code"] == "ERROR_CODE_BAD_REQUEST"
     assert signup.events == []
     assert any("refused" in line for line in log) and not any("Traceback" in line for line in log)
 
