@@ -205,7 +205,7 @@ class DevTools:
             return _error(413, "ERROR_CODE_INPUT_ERROR", "the body is too large")
         try:
             document = json.loads(request.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             return _error(400, "ERROR_CODE_INPUT_ERROR", "the body is not JSON")
         try:
             who, ttl, extras = _token_request(document)

@@ -75,3 +75,18 @@ def test_serve_turns_run_and_debug_on_only_on_loopback_unless_allowed_and_says_s
     devtools, line = serve.devtools(arguments, 3000, "/api", JwksFile(tmp_path / "jwks.json"))
     assert devtools.enabled is enabled and devtools.loopback_only is not allow
     assert says in line
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000 + b"]" * 5000, b"{not json", b'"text"'])
+def test_a_token_request_that_is_not_a_json_object_is_a_400(body: bytes) -> None:
+    request = Request(
+        method="POST",
+        path="/_local/token",
+        query="",
+        headers=[("Host", "127.0.0.1:3000"), ("Content-Type", "application/json")],
+        body=body,
+        source_ip="127.0.0.1",
+        server_port=3000,
+    )
+    response = tools().handle(request)
+    assert response.status == 400 and json.loads(response.body)["code"] == "ERROR_CODE_INPUT_ERROR"

@@ -7,6 +7,7 @@ lets any other type through as a failure.
 from __future__ import annotations
 
 import json
+import string
 from typing import Any
 
 import pytest
@@ -272,3 +273,40 @@ def test_token_with_surrounding_whitespace_is_refused(keys: KeySet) -> None:
     token = tokens.issue(keys, 42, TTL, now=NOW)
     with pytest.raises(Unauthorized):
         tokens.verify(keys, f" {token}\n", now=NOW)
+
+
+def spare_bits_variant(segment: str) -> str | None:
+    """The same bytes spelt otherwise: the last character with other spare low bits, if it has any."""
+    spare = {2: 4, 3: 2}.get(len(segment) % 4)  # characters left over, and the bits they do not use
+    if spare is None:
+        return None
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    value = alphabet.index(segment[-1])
+    return segment[:-1] + alphabet[value ^ 1]  # the lowest bit is always a spare one here
+
+
+@pytest.mark.parametrize("segment", [0, 2, 3, 4])  # the encrypted key's 96 characters have no spare bits
+def test_a_segment_spelt_with_other_spare_bits_is_refused(segment: int) -> None:
+    variant = None
+    for size in range(12):  # kids and extras of other lengths, until the segment has spare bits
+        keys = key_set(new_key("k" * (size + 1)))
+        parts = tokens.issue(keys, 42, TTL, {"pad": "x" * size}, now=NOW).split(".")
+        variant = spare_bits_variant(parts[segment])
+        if variant is not None:
+            break
+    assert variant is not None, "no issued token had spare bits in that segment"
+    assert base64url_decode(variant) == base64url_decode(parts[segment])  # the same bytes
+    parts[segment] = variant
+    with pytest.raises(Unauthorized) as refusal:
+        tokens.verify(keys, ".".join(parts), now=NOW)
+    assert "canonical" in refusal.value.reason
+
+
+def test_a_deeply_nested_header_is_refused_as_unauthorized(keys: KeySet) -> None:
+    # Nested past the JSON parser's depth (Python 3.11 raises RecursionError), within the length limit.
+    parts = tokens.issue(keys, 42, TTL, now=NOW).split(".")
+    parts[0] = base64url_encode(b"[" * 1400 + b"]" * 1400)
+    token = ".".join(parts)
+    assert len(token) <= tokens.MAX_TOKEN_LENGTH
+    with pytest.raises(Unauthorized):
+        tokens.verify(keys, token, now=NOW)

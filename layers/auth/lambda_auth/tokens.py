@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from jwcrypto import jwe, jwk
-from jwcrypto.common import base64url_decode
+from jwcrypto.common import base64url_decode, base64url_encode
 
 from .errors import Unauthorized
 from .keys import KeySet
@@ -58,10 +58,30 @@ def issue(
     return str(token.serialize(compact=True))
 
 
+def _canonical_segments(token: str) -> bytes:
+    """The decoded protected header, once every segment is checked to be canonical base64url.
+
+    base64url's last character can carry spare low bits; a decoder ignores them, so several
+    strings decode to the same bytes. Only the one spelling `issue` writes is accepted: one
+    token, one string, which is what the verified-token cache and revocation key on.
+    """
+    segments = token.split(".")
+    decoded = []
+    for segment in segments:
+        try:
+            raw = base64url_decode(segment)
+        except ValueError:
+            raise Unauthorized("a segment is not base64url") from None
+        if base64url_encode(raw) != segment:
+            raise Unauthorized("a segment is not in canonical base64url")
+        decoded.append(raw)
+    return decoded[0]
+
+
 def _protected_header(token: str) -> dict[str, Any]:
     try:
-        header = json.loads(base64url_decode(token.partition(".")[0]))
-    except ValueError:
+        header = json.loads(_canonical_segments(token))
+    except (ValueError, RecursionError):  # RecursionError: JSON nested past the parser's depth
         raise Unauthorized("unreadable header") from None
     if not isinstance(header, dict):
         raise Unauthorized("header is not an object")
