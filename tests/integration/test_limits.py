@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -136,6 +137,32 @@ def test_signups_per_source_ip_are_limited(handlers: dict[str, Any], monkeypatch
     ]
     assert statuses == [200, 200, 200, 429]
     assert post(handlers, "signup", {"email": unique_email(), "password": PASSWORD}, random_ip())["statusCode"] == 200
+
+
+def ipv6_network() -> str:
+    """A random /64 of 2001:db8::/32, the range set aside for documentation, as its first four groups."""
+    return "2001:db8:" + ":".join(f"{random.randrange(65536):x}" for _ in range(2))
+
+
+def test_an_ipv6_client_counts_as_its_whole_64(handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "SIGNUP_PER_IP", limits.Limit("signup-ip", 3, 3600))
+    network = ipv6_network()
+    statuses = [
+        post(handlers, "signup", {"email": unique_email(), "password": PASSWORD}, f"{network}::{host:x}")["statusCode"]
+        for host in range(1, 5)  # four addresses of one /64
+    ]
+    assert statuses == [200, 200, 200, 429]
+    other = f"{ipv6_network()}::1"
+    assert post(handlers, "signup", {"email": unique_email(), "password": PASSWORD}, other)["statusCode"] == 200
+
+
+def test_failed_logins_from_one_64_count_together(handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "LOGIN_PER_IP", limits.Limit("login-ip", 2, 900))
+    network = ipv6_network()
+    fail_login(handlers, unique_email(), 1, source_ip=f"{network}:1:2:3:4")
+    fail_login(handlers, unique_email(), 1, source_ip=f"{network}::abcd")
+    email = signed_up(handlers)
+    assert post(handlers, "login", {"email": email, "password": PASSWORD}, f"{network}::9")["statusCode"] == 429
 
 
 def test_attempt_counters_expire_by_ttl(handlers: dict[str, Any]) -> None:

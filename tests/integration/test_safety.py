@@ -8,6 +8,7 @@ import json
 import logging
 import statistics
 import time
+import unicodedata
 from typing import Any
 
 import pytest
@@ -107,6 +108,27 @@ def test_a_login_with_an_outdated_hash_rehashes_it(handlers: dict[str, Any]) -> 
     assert not passwords.needs_rehash(renewed.password_hash)
     assert "m=19456,t=2,p=1" in renewed.password_hash
     assert call(handlers, "login", body={"email": email, "password": PASSWORD})["statusCode"] == 200
+
+
+def test_a_password_signed_up_composed_logs_in_decomposed(handlers: dict[str, Any]) -> None:
+    email = unique_email()
+    composed, decomposed = "p\u00e4ssword 42", "pa\u0308ssword 42"
+    assert call(handlers, "signup", body={"email": email, "password": composed})["statusCode"] == 200
+    assert call(handlers, "login", body={"email": email, "password": decomposed})["statusCode"] == 200
+
+
+def test_a_hash_of_a_password_as_typed_logs_in_and_is_made_again_in_normal_form(handlers: dict[str, Any]) -> None:
+    # Hashes stored before passwords were normalised were made from the password as typed.
+    email, _ = signed_up(handlers)
+    credentials = users.get_credentials(email)
+    assert credentials is not None
+    decomposed = "pa\u0308ssword 42"
+    users.replace_password_hash(email, credentials.user_id, PasswordHasher(memory_cost=19 * 1024).hash(decomposed))
+    assert call(handlers, "login", body={"email": email, "password": decomposed})["statusCode"] == 200
+    renewed = users.get_credentials(email)
+    assert renewed is not None
+    assert PasswordHasher().verify(renewed.password_hash, unicodedata.normalize("NFKC", decomposed))
+    assert call(handlers, "login", body={"email": email, "password": "p\u00e4ssword 42"})["statusCode"] == 200
 
 
 def test_a_signup_that_fails_part_way_leaves_no_user_and_no_locked_email(

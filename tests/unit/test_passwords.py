@@ -89,15 +89,62 @@ def test_burn_verification_does_a_full_verification_against_a_hash_of_todays_cos
     stored_hash: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     verified: list[tuple[str, bool]] = []
-    real_verify = passwords.verify_password
+    real_verify = passwords._verify
 
     def spy(encoded_hash: str, password: str) -> bool:
         verified.append((encoded_hash, real_verify(encoded_hash, password)))
         return verified[-1][1]
 
-    monkeypatch.setattr(passwords, "verify_password", spy)
+    monkeypatch.setattr(passwords, "_verify", spy)
     passwords.burn_verification(PASSWORD)
     assert len(verified) == 1
     burned_hash, matched = verified[0]
     assert extract_parameters(burned_hash) == extract_parameters(stored_hash)
     assert matched is False
+
+
+# Unicode: checked in NFKC form, as NIST SP 800-63B asks
+
+COMPOSED = "p\u00e4ssword1"  # "ä" as one code point (NFC), as most keyboards type it
+DECOMPOSED = "pa\u0308ssword1"  # "a" and a combining diaeresis (NFD), as some systems send it
+
+
+def test_a_password_typed_composed_matches_it_typed_decomposed() -> None:
+    stored = passwords.hash_password(COMPOSED)
+    assert passwords.verify_password(stored, DECOMPOSED)
+    assert passwords.verify_password(passwords.hash_password(DECOMPOSED), COMPOSED)
+
+
+def test_compatibility_forms_match_their_plain_letters() -> None:
+    assert passwords.verify_password(passwords.hash_password("ﬁsh and chips 1"), "fish and chips 1")
+
+
+def test_an_ascii_password_is_hashed_as_typed() -> None:
+    stored = passwords.hash_password(PASSWORD)
+    assert PasswordHasher().verify(stored, PASSWORD)
+    assert passwords.check_password(stored, PASSWORD) == passwords.Check(accepted=True, rehash=False)
+
+
+def test_a_hash_made_from_a_password_as_typed_still_matches_and_is_made_again() -> None:
+    typed_before_normalising = PasswordHasher(memory_cost=19 * 1024, time_cost=2, parallelism=1).hash(DECOMPOSED)
+    assert passwords.check_password(typed_before_normalising, DECOMPOSED) == passwords.Check(True, rehash=True)
+    assert passwords.check_password(typed_before_normalising, COMPOSED).accepted is False
+
+
+def test_a_wrong_password_costs_as_many_verifications_as_an_unknown_email(monkeypatch: pytest.MonkeyPatch) -> None:
+    verified: list[str] = []
+    real = passwords._verify
+
+    def counting(encoded_hash: str, form: str) -> bool:
+        verified.append(form)
+        return real(encoded_hash, form)
+
+    monkeypatch.setattr(passwords, "_verify", counting)
+    stored = passwords.hash_password(COMPOSED)
+    for attempt in ("wrong pässword1", "wrong pa\u0308ssword1", "wrong password1"):
+        verified.clear()
+        passwords.check_password(stored, attempt)
+        wrong = len(verified)
+        verified.clear()
+        passwords.burn_verification(attempt)
+        assert len(verified) == wrong

@@ -39,7 +39,7 @@ def signup(document: dict[str, Any], source_ip: str | None = None) -> str:
     """
     request = signup_input(document)
     if source_ip:
-        limits.reserve([(SIGNUP_PER_IP, source_ip)], time.time())
+        limits.reserve([(SIGNUP_PER_IP, limits.address(source_ip))], time.time())
     password_hash = passwords.hash_password(request.password)
     try:
         user = users.create_user(request.email, request.name, password_hash, int(time.time() * 1000))
@@ -61,21 +61,21 @@ def login(document: dict[str, Any], source_ip: str | None = None) -> str:
     request = login_input(document)
     checks: list[limits.Check] = [(LOGIN_PER_EMAIL, request.email)]
     if source_ip:
-        checks.append((LOGIN_PER_IP, source_ip))
+        checks.append((LOGIN_PER_IP, limits.address(source_ip)))
     limits.reserve(checks, time.time())
     credentials = users.get_credentials(request.email)
     if credentials is None:
         passwords.burn_verification(request.password)  # as slow as a wrong password
-        accepted = False
+        verdict = passwords.Check(accepted=False, rehash=False)
     else:
-        accepted = passwords.verify_password(credentials.password_hash, request.password)
-    if credentials is None or not accepted:
+        verdict = passwords.check_password(credentials.password_hash, request.password)
+    if credentials is None or not verdict.accepted:
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
         raise AccessDenied(INVALID_CREDENTIALS)
     limits.clear(checks[0])  # the owner got in: earlier failures no longer count against them
     for check in checks[1:]:
         limits.release(check)  # a success is not a failure from that address
-    if passwords.needs_rehash(credentials.password_hash):
+    if verdict.rehash:
         users.replace_password_hash(request.email, credentials.user_id, passwords.hash_password(request.password))
     metrics.add_metric(name="Login", unit=MetricUnit.Count, value=1)
     logger.info("user logged in", extra={"user_id": credentials.user_id})

@@ -8,6 +8,7 @@ beyond `max_attempts` in it is refused with 429 and a Retry-After until the wind
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -26,6 +27,22 @@ class Limit:
 
 
 Check = tuple[Limit, str]  # a limit and the subject it counts
+
+
+def address(source_ip: str) -> str:
+    """The subject a source address counts as: an IPv4 address itself, an IPv6 address its /64.
+
+    One IPv6 client usually holds a whole /64 and can send from any address in it.
+    """
+    try:
+        parsed = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return source_ip
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def reserve(checks: list[Check], now: float) -> None:
