@@ -65,11 +65,10 @@ def _canonical_segments(token: str) -> bytes:
     strings decode to the same bytes. Only the one spelling `issue` writes is accepted: one
     token, one string, which is what the verified-token cache and revocation key on.
     """
-    segments = token.split(".")
-    decoded = []
-    for segment in segments:
+    decoded: list[bytes] = []
+    for segment in token.split("."):
         try:
-            raw = base64url_decode(segment)
+            raw: bytes = base64url_decode(segment)
         except ValueError:
             raise Unauthorized("a segment is not base64url") from None
         if base64url_encode(raw) != segment:
