@@ -3,12 +3,15 @@ moto's server, with moto checking every request's Signature Version 4 against IA
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -118,6 +121,18 @@ def test_an_unreachable_endpoint_fails_after_bounded_attempts_naming_the_secret(
     assert "ConnectionRefusedError" in str(failure.value)
 
 
+def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline(secret: Secret) -> None:
+    # Each byte comes well within the socket timeout, so only an overall deadline stops it.
+    with trickling_server(interval=0.2) as port:
+        env = {**secret.env, "AWS_ENDPOINT_URL_SECRETSMANAGER": f"http://127.0.0.1:{port}"}
+        started = time.monotonic()
+        with pytest.raises(SecretsManagerError) as failure:
+            secretsmanager.get_secret_string(secret.arn, env, deadline_seconds=2.0)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3.0, f"the read took {elapsed:.1f} s"
+    assert "within 2 s" in str(failure.value) and secret.arn in str(failure.value)
+
+
 def test_reading_the_secret_logs_nothing_of_its_value(
     secret: Secret, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -145,6 +160,38 @@ def test_the_key_store_names_a_secret_it_cannot_read(secret: Secret, monkeypatch
     settings = KeySettings.from_environment({"AUTH_JWKS_SECRET_ARN": missing})
     with pytest.raises(KeySetError, match=missing.replace(":", r"\:")):
         KeyStore.from_settings(settings).get()
+
+
+@contextlib.contextmanager
+def trickling_server(interval: float) -> Iterator[int]:
+    """A server on 127.0.0.1 that answers every request with a response that never ends, a byte at a time."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            while not stop.wait(interval):
+                try:
+                    connection.sendall(b"{")
+                except OSError:
+                    return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
 
 
 # The authorizer's whole cold start, in a fresh process as Lambda runs it

@@ -129,6 +129,15 @@ def test_missing_credentials_are_named() -> None:
         Credentials.from_settings(AwsSettings.from_environment({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}))
 
 
+@pytest.mark.parametrize("variable", ["AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"])
+@pytest.mark.parametrize("line_break", ["\r", "\n", "\r\n"])
+def test_a_line_break_in_the_credentials_is_a_secrets_manager_error(variable: str, line_break: str) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "token"}
+    env[variable] = f"half{line_break}X-Injected: yes"
+    with pytest.raises(SecretsManagerError, match=variable):
+        secretsmanager.get_secret_string("arn:aws:secretsmanager:us-east-1:123456789012:secret:keys", env)
+
+
 def test_reading_a_secret_without_credentials_names_the_secret_and_what_is_missing() -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys-AbCdEf"
     with pytest.raises(SecretsManagerError) as failure:

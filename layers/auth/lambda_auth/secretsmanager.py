@@ -14,17 +14,21 @@ endpoint overrides that Lambda and boto3 define in the environment (`settings.aw
 - endpoint: AWS_ENDPOINT_URL_SECRETSMANAGER or AWS_ENDPOINT_URL (as boto3 reads them,
   e.g. for moto's server), else the region's public endpoint.
 
-Each attempt is bounded by a socket timeout, and a failed attempt is retried once; a
-failure names the secret, never its value.
+Each attempt is bounded by a socket timeout, a failed attempt is retried once, and the
+whole read by a deadline that also stops a response that arrives too slowly; a failure
+names the secret, never its value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import re
+import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +39,8 @@ from . import settings
 SERVICE = "secretsmanager"
 ALGORITHM = "AWS4-HMAC-SHA256"
 TIMEOUT_SECONDS = 1.0  # per connect and per read; Secrets Manager answers in tens of milliseconds
-ATTEMPTS = 2  # so one read gives up within about 4 s, well inside a function's timeout
+ATTEMPTS = 2
+DEADLINE_SECONDS = 3.0  # the whole read, attempts and a slowly arriving answer included
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _UNRESERVED = "-_.~"  # with letters and digits, what SigV4's URI encoding leaves as is
 
@@ -58,6 +63,9 @@ class Credentials:
         """The credentials Lambda gives a function in its environment."""
         if not aws.access_key_id or not aws.secret_access_key:
             raise SecretsManagerError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+        for name, value in (("AWS_ACCESS_KEY_ID", aws.access_key_id), ("AWS_SESSION_TOKEN", aws.session_token)):
+            if value and ("\r" in value or "\n" in value):  # it would end the request's header line
+                raise SecretsManagerError(f"{name} holds a line break")
         return cls(aws.access_key_id, aws.secret_access_key, aws.session_token)
 
 
@@ -145,6 +153,12 @@ def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
     raise SecretsManagerError(f"the Secrets Manager endpoint {url} is not an http(s) URL")
 
 
+def _cut(connection: http.client.HTTPConnection) -> None:
+    if connection.sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            connection.sock.shutdown(socket.SHUT_RDWR)
+
+
 _XML_ERROR_CODE = re.compile(rb"<Code>([A-Za-z0-9.]{1,100})</Code>")
 
 
@@ -166,6 +180,7 @@ def get_secret_string(
     env: Mapping[str, str] | None = None,
     timeout: float = TIMEOUT_SECONDS,
     attempts: int = ATTEMPTS,
+    deadline_seconds: float = DEADLINE_SECONDS,
 ) -> str:
     """The SecretString of `secret_id` (a name or ARN), or `SecretsManagerError` naming it.
 
@@ -180,7 +195,12 @@ def get_secret_string(
         raise SecretsManagerError(f"cannot read the secret {secret_id}: {error}") from None
     body = json.dumps({"SecretId": secret_id}).encode()
     reason = "no attempt made"
+    deadline = time.monotonic() + deadline_seconds
     for _ in range(max(1, attempts)):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            reason = f"no answer within {deadline_seconds:g} s"
+            break
         headers = sign(
             "POST",
             url,
@@ -191,15 +211,21 @@ def get_secret_string(
             SERVICE,
             time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         )
-        connection = _connection(url, timeout)
+        connection = _connection(url, min(timeout, remaining))
+        # A socket timeout bounds each read, not an answer that trickles in: at the deadline,
+        # the watchdog shuts the socket, and the read in progress fails.
+        watchdog = threading.Timer(remaining, _cut, args=(connection,))
+        watchdog.start()
         try:
             connection.request("POST", urlsplit(url).path or "/", body=body, headers=headers)
             response = connection.getresponse()
             payload = response.read()
         except (OSError, http.client.HTTPException) as error:
-            reason = f"{type(error).__name__}: {error}"
+            late = time.monotonic() >= deadline
+            reason = f"no answer within {deadline_seconds:g} s" if late else f"{type(error).__name__}: {error}"
             continue
         finally:
+            watchdog.cancel()
             connection.close()
         if response.status == 200:
             try:
