@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from . import settings
 from .errors import AuthError, InputError, Unauthorized
 from .observability import logger, metrics
+from .store import table
 from .validation import json_object
 
 Event = dict[str, Any]
@@ -25,6 +26,9 @@ Response = dict[str, Any]
 
 FATAL_CODE = "ERROR_FATAL"
 FATAL_MESSAGE = "Something went wrong. Please try again."
+# Time kept back from the function's timeout to answer a request whose deadline passed.
+ANSWER_SECONDS = 1.0
+DEFAULT_REMAINING_SECONDS = 10.0  # when the caller gives no Lambda context
 
 
 def _headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -66,8 +70,11 @@ def handler(route: Callable[[Event], object]) -> Callable[[Event, Any], Response
 
     @functools.wraps(route)
     def wrapped(event: Event, context: Any) -> Response:
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        seconds = remaining() / 1000 if remaining is not None else DEFAULT_REMAINING_SECONDS
         try:
-            return json_response(200, route(event))
+            with table.deadline(seconds - ANSWER_SECONDS):
+                return json_response(200, route(event))
         except AuthError as error:
             logger.info("request refused", extra={"code": error.code, "status": error.status})
             metrics.add_metric(name="ClientError", unit=MetricUnit.Count, value=1)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
+from botocore import handlers as botocore_handlers
 from pynamodb import settings as pynamodb_settings
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException
@@ -26,6 +32,37 @@ MAX_RETRY_ATTEMPTS = 2
 RETRY_CONFIGURATION = {"mode": "legacy", "total_max_attempts": 1 + MAX_RETRY_ATTEMPTS}
 # PynamoDB reads its retry policy from its settings when a model first connects.
 pynamodb_settings.default_settings_dict["retry_configuration"] = RETRY_CONFIGURATION  # type: ignore[assignment]
+
+# A request makes several calls (login up to five), so bounding each is not enough to end
+# it inside the function's timeout: each request has a deadline, and an attempt to reach
+# DynamoDB (a retry included) starts only if it can end before it.
+ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("dynamodb_deadline", default=None)
+
+
+class DeadlineExceeded(RuntimeError):
+    """The request has no time left for another DynamoDB attempt."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Calls to the table in this block start no attempt that could end after `seconds` from now."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _check_deadline(**_: Any) -> None:
+    ends_at = _deadline.get()
+    if ends_at is not None and time.monotonic() + ATTEMPT_SECONDS > ends_at:
+        raise DeadlineExceeded("no time left in this request for another DynamoDB attempt")
+
+
+# botocore's own hook before each HTTP attempt, in every session created from here on
+# (PynamoDB creates its sessions on first use).
+botocore_handlers.BUILTIN_HANDLERS.append(("before-send.dynamodb", _check_deadline))
 
 
 class _TableName:
