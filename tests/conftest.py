@@ -72,10 +72,10 @@ def stack(key_file: Path) -> Iterator[LocalStack]:
     """
     from lambda_auth_cli import local_aws
 
-    with local_aws.embedded_dynamodb() as endpoint_url:
-        local_aws.use_endpoint(endpoint_url, TABLE_NAME)
+    with local_aws.embedded_dynamodb() as embedded:
+        local_aws.use_endpoint(embedded.endpoint_url, TABLE_NAME, embedded.credentials)
         local_aws.ensure_table(TABLE_NAME)
-        yield LocalStack(endpoint_url=endpoint_url, table_name=TABLE_NAME, jwks_path=key_file)
+        yield LocalStack(endpoint_url=embedded.endpoint_url, table_name=TABLE_NAME, jwks_path=key_file)
 
 
 def event(name: str, source_ip: str | None = None, **changes: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,15 @@ class ServerRecord:
     key_file: str
     dynamodb_endpoint: str
     table_name: str
+    # The embedded DynamoDB's credentials for this run (None for an endpoint of the developer's).
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @property
+    def credentials(self) -> local_aws.LocalCredentials | None:
+        if self.access_key_id is None or self.secret_access_key is None:
+            return None
+        return local_aws.LocalCredentials(self.access_key_id, self.secret_access_key)
 
     @staticmethod
     def path(key_file: Path) -> Path:
@@ -178,7 +187,7 @@ def directory(stack_name: str | None, key_file: Path, progress: Progress | None 
         return UserDirectory(read_secret, ttl, f"table {table_name} of stack {stack_name}", progress)
     record = ServerRecord.running(key_file)
     if record is not None:
-        local_aws.use_endpoint(record.dynamodb_endpoint, record.table_name)
+        local_aws.use_endpoint(record.dynamodb_endpoint, record.table_name, record.credentials)
         keys = JwksFile(Path(record.key_file))
         return UserDirectory(keys.key_set, default_ttl, f"the local server at {record.url}", progress)
     endpoint = os.environ.get(local_aws.ENDPOINT_VARIABLE, "").strip()

@@ -17,7 +17,6 @@ page of another origin cannot send without a CORS preflight this server never gr
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import mimetypes
@@ -32,6 +31,7 @@ import yaml
 
 from . import admin, template
 from .gateway import Request, Response
+from .local_aws import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 _COMMON_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine's loopback."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def swagger_ui_dir() -> Path | None:

@@ -4,22 +4,37 @@
 gives them, except that the table is a local one, the keys come from a file, and metrics
 and traces are off. The admin commands point the layer's store at a table the same way:
 `apply` is the one place this program sets the environment the layer reads.
+
+The embedded DynamoDB (moto's server) listens on loopback, where any web page the
+developer has open could reach it. So it answers only requests signed with credentials
+made for this run (a random key, known to the server's process and kept in its record,
+readable by its owner only), sent to a loopback Host, without an Origin header: a page's
+fetch carries an Origin, cannot sign, and gets a 403 with no CORS headers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
+import ipaddress
+import json
 import logging
 import os
+import re
+import secrets
 import socket
+import string
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from lambda_auth import settings
+from lambda_auth.secretsmanager import canonical_request, signature
 
 from . import template
 from .console import CliError
@@ -41,41 +56,121 @@ def apply(environment: Mapping[str, str]) -> None:
     settings.reset()
 
 
-def use_endpoint(endpoint_url: str, table_name: str = template.LOCAL_TABLE_NAME) -> None:
+@dataclass(frozen=True)
+class LocalCredentials:
+    """An access key made for one run of the embedded DynamoDB."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+    @classmethod
+    def fresh(cls) -> LocalCredentials:
+        key_id = "LOCAL" + "".join(secrets.choice(string.ascii_uppercase) for _ in range(15))
+        return cls(key_id, secrets.token_urlsafe(30))
+
+
+def use_endpoint(
+    endpoint_url: str, table_name: str = template.LOCAL_TABLE_NAME, credentials: LocalCredentials | None = None
+) -> None:
     """Point this process's AWS clients, and the layer's store, at a table on a local DynamoDB endpoint."""
-    placeholders = {name: value for name, value in PLACEHOLDER_CREDENTIALS.items() if not os.environ.get(name)}
-    apply({**placeholders, ENDPOINT_VARIABLE: endpoint_url, "AUTH_TABLE_NAME": table_name})
+    # DynamoDB Local takes any key: the environment's, else placeholders, so boto3 looks for no real ones.
+    variables = {name: value for name, value in PLACEHOLDER_CREDENTIALS.items() if not os.environ.get(name)}
+    if credentials is not None:  # the embedded DynamoDB takes only its run's key
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        variables.update(
+            AWS_ACCESS_KEY_ID=credentials.access_key_id, AWS_SECRET_ACCESS_KEY=credentials.secret_access_key
+        )
+    apply({**variables, ENDPOINT_VARIABLE: endpoint_url, "AUTH_TABLE_NAME": table_name})
 
 
-class _OneRequestAtATime:
-    """DynamoDB applies each request atomically (a conditional update, an ADD, a transaction);
-    moto's backend takes no locks, so concurrent requests could interleave inside one. This
-    WSGI wrapper lets moto handle one request at a time, as the guarantees need."""
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine's loopback."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
-    def __init__(self, app: Any):
+
+_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<scope>[^,]+), SignedHeaders=(?P<headers>[^,]+),"
+    r" Signature=(?P<signature>[0-9a-f]{64})"
+)
+
+
+class _GuardedMoto:
+    """moto's server, answering only this run's signed requests from this machine, one at a time.
+
+    DynamoDB applies each request atomically (a conditional update, an ADD, a transaction);
+    moto's backend takes no locks, so concurrent requests could interleave inside one: the
+    lock lets moto handle one request at a time, as the guarantees need.
+    """
+
+    def __init__(self, app: Any, credentials: LocalCredentials):
         self._app = app
+        self._credentials = credentials
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        refusal = self._refusal(environ, body)
+        if refusal is not None:
+            start_response("403 Forbidden", [("Content-Type", "application/x-amz-json-1.0")])
+            return [json.dumps({"__type": "UnrecognizedClientException", "message": refusal}).encode()]
+        environ["wsgi.input"] = io.BytesIO(body)
         with self._lock:
             return list(self._app(environ, start_response))
 
+    def _refusal(self, environ: dict[str, Any], body: bytes) -> str | None:
+        """Why a request is refused, or None."""
+        if "HTTP_ORIGIN" in environ:
+            return "the embedded DynamoDB answers no web page (the request has an Origin)"
+        if not is_loopback(urlsplit(f"//{environ.get('HTTP_HOST', '')}").hostname or ""):
+            return "the embedded DynamoDB answers only to a loopback Host"
+        match = _AUTHORIZATION.fullmatch(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None or not hmac.compare_digest(match["key"], self._credentials.access_key_id):
+            return "the request is not signed with this run's access key"
+        headers = {name: _header(environ, name) for name in match["headers"].split(";")}
+        url = environ.get("PATH_INFO", "/") + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else "")
+        request, _ = canonical_request(environ["REQUEST_METHOD"], url, headers, hashlib.sha256(body).hexdigest())
+        secret = self._credentials.secret_access_key
+        expected = signature(secret, headers.get("x-amz-date", ""), match["scope"], request)
+        return None if hmac.compare_digest(expected, match["signature"]) else "the request's signature does not match"
+
+
+def _header(environ: dict[str, Any], name: str) -> str:
+    """A request header from a WSGI environ (where Content-Type and Content-Length have no HTTP_ prefix)."""
+    key = name.upper().replace("-", "_")
+    return str(environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}", ""))
+
+
+@dataclass(frozen=True)
+class EmbeddedDynamoDB:
+    endpoint_url: str
+    credentials: LocalCredentials
+
 
 @contextmanager
-def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[str]:
-    """Run moto's server (DynamoDB among its services) on a free port of `host`; yield its URL. Data lives in memory."""
+def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[EmbeddedDynamoDB]:
+    """Run moto's server (DynamoDB among its services) on a free port of `host`, with fresh credentials.
+
+    Data lives in memory.
+    """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     # moto serves through werkzeug, whose request log would fill the console with its calls.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    credentials = LocalCredentials.fresh()
+    app = _GuardedMoto(DomainDispatcherApplication(create_backend_app), credentials)
     server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="embedded-dynamodb", daemon=True)
     thread.start()
     try:
         bound_host, port = str(server.server_address[0]), int(server.server_address[1])
-        yield f"http://{bound_host}:{port}"
+        yield EmbeddedDynamoDB(f"http://{bound_host}:{port}", credentials)
     finally:
         server.shutdown()
         server.server_close()
@@ -105,8 +200,12 @@ class LocalTable:
 
     endpoint_url: str
     table_name: str
-    embedded: bool
     created: bool
+    credentials: LocalCredentials | None  # the embedded DynamoDB's; None for an endpoint of the developer's
+
+    @property
+    def embedded(self) -> bool:
+        return self.credentials is not None
 
     def describe(self) -> str:
         """One line for the banner: where the data is and how long it lives."""
@@ -131,15 +230,16 @@ def _check_reachable(endpoint_url: str) -> None:
         raise CliError(f"cannot reach DynamoDB at {endpoint_url} ({ENDPOINT_VARIABLE}): {error}") from None
 
 
-def _ready(endpoint_url: str, embedded: bool, table_name: str = template.LOCAL_TABLE_NAME) -> LocalTable:
+def _ready(endpoint_url: str, credentials: LocalCredentials | None = None) -> LocalTable:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    use_endpoint(endpoint_url, table_name)
+    table_name = template.LOCAL_TABLE_NAME
+    use_endpoint(endpoint_url, table_name, credentials)
     try:
         created = ensure_table(table_name, endpoint_url)
     except (BotoCoreError, ClientError) as error:
         raise CliError(f"cannot create the table {table_name!r} at {endpoint_url}: {error}") from None
-    return LocalTable(endpoint_url, table_name, embedded, created)
+    return LocalTable(endpoint_url, table_name, created, credentials)
 
 
 @contextmanager
@@ -148,10 +248,10 @@ def local_table() -> Iterator[LocalTable]:
     external = os.environ.get(ENDPOINT_VARIABLE, "").strip()
     if external:
         _check_reachable(external)
-        yield _ready(external, embedded=False)
+        yield _ready(external)
         return
-    with embedded_dynamodb() as endpoint_url:
-        yield _ready(endpoint_url, embedded=True)
+    with embedded_dynamodb() as embedded:
+        yield _ready(embedded.endpoint_url, embedded.credentials)
 
 
 def function_environment(app: template.Application, key_file: Path, verbose: bool) -> tuple[dict[str, str], list[str]]:

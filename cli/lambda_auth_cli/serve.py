@@ -12,10 +12,11 @@ from lambda_auth import settings
 from . import local_aws, template
 from .admin import ServerRecord, UserDirectory
 from .console import PROGRAM, CliError, Stop, say
-from .devtools import DevTools, is_loopback, swagger_ui_dir
+from .devtools import DevTools, swagger_ui_dir
 from .gateway import Gateway
 from .jwks_file import JwksFile
 from .lambda_runtime import LocalFunction
+from .local_aws import is_loopback
 from .server import LocalServer
 
 
@@ -132,8 +133,16 @@ def serve(args: argparse.Namespace) -> int:
             server.devtools, debug = devtools(args, server.port, server.gateway.base_path, keys)
             base_url = _url(args.host, server.port, server.gateway.base_path)
             # While it runs, `lambda-auth users` and `token` find its table from this record beside its key file.
+            key = table.credentials
             record = ServerRecord(
-                _record_url(args.host, server.port), os.getpid(), str(keys.path), table.endpoint_url, table.table_name
+                *(
+                    _record_url(args.host, server.port),
+                    os.getpid(),
+                    str(keys.path),
+                    table.endpoint_url,
+                    table.table_name,
+                ),
+                *((key.access_key_id, key.secret_access_key) if key else (None, None)),
             )
             record.write()
             try:

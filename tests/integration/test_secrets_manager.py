@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from lambda_auth import secretsmanager, tokens
 from lambda_auth.keys import KeySetError, KeyStore, new_key, parse_key_set
 from lambda_auth.secretsmanager import SecretsManagerError
 from lambda_auth.settings import KeySettings
-from tests.conftest import ROOT, LocalStack
+from tests.conftest import ROOT
 
 REGION = "us-east-1"
 
@@ -37,14 +38,28 @@ class Secret:
 
 
 @pytest.fixture(scope="module")
-def secret(stack: LocalStack) -> Secret:
+def moto_endpoint() -> Iterator[str]:
+    """A moto server of this module's own, on 127.0.0.1: its tests switch moto's signature checks on,
+    with IAM users and keys of moto's, which the session's embedded DynamoDB (signed with its
+    run's key only) would refuse."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def secret(moto_endpoint: str) -> Secret:
     """A JWK Set in a secret, and an IAM user of moto's allowed to read secrets."""
     value = json.dumps({"keys": [new_key("from-secret")]})
     name = f"lambda-auth-keys-{uuid.uuid4().hex[:8]}"
-    arn = boto3.client("secretsmanager", endpoint_url=stack.endpoint_url, region_name=REGION).create_secret(
+    arn = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name=REGION).create_secret(
         Name=name, SecretString=value
     )["ARN"]
-    iam = boto3.client("iam", endpoint_url=stack.endpoint_url, region_name=REGION)
+    iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name=REGION)
     iam.create_user(UserName=name)
     iam.put_user_policy(
         UserName=name,
@@ -61,16 +76,16 @@ def secret(stack: LocalStack) -> Secret:
         "AWS_ACCESS_KEY_ID": access_key["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": access_key["SecretAccessKey"],
         "AWS_REGION": REGION,
-        "AWS_ENDPOINT_URL_SECRETSMANAGER": stack.endpoint_url,
+        "AWS_ENDPOINT_URL_SECRETSMANAGER": moto_endpoint,
     }
     return Secret(arn=str(arn), value=value, env=env)
 
 
-def _set_authentication(stack: LocalStack, unchecked_requests: str) -> str:
+def _set_authentication(endpoint: str, unchecked_requests: str) -> str:
     # moto's own switch: after this many unchecked requests, every request's signature and
     # IAM permissions are checked. It returns the previous setting.
     request = urllib.request.Request(  # noqa: S310 - loopback moto
-        f"{stack.endpoint_url}/moto-api/reset-auth",
+        f"{endpoint}/moto-api/reset-auth",
         data=unchecked_requests.encode(),
         headers={"Content-Type": "text/plain"},  # not a form, which the server would parse away
         method="POST",
@@ -80,13 +95,13 @@ def _set_authentication(stack: LocalStack, unchecked_requests: str) -> str:
 
 
 @pytest.fixture
-def signatures_checked(stack: LocalStack, secret: Secret) -> Iterator[None]:
+def signatures_checked(moto_endpoint: str, secret: Secret) -> Iterator[None]:
     """moto checks signatures and permissions for the length of one test."""
-    previous = _set_authentication(stack, "0")
+    previous = _set_authentication(moto_endpoint, "0")
     try:
         yield
     finally:
-        _set_authentication(stack, previous)
+        _set_authentication(moto_endpoint, previous)
 
 
 @pytest.mark.usefixtures("signatures_checked")

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from lambda_auth_cli import admin, serve
-from lambda_auth_cli.devtools import DevTools, is_loopback
+from lambda_auth_cli.devtools import DevTools
 from lambda_auth_cli.gateway import Request
 from lambda_auth_cli.jwks_file import JwksFile
+from lambda_auth_cli.local_aws import is_loopback
 
 
 def no_keys() -> Any:

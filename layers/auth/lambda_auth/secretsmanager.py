@@ -115,14 +115,20 @@ def sign(
         signed["X-Amz-Security-Token"] = credentials.session_token
     request, signed_headers = canonical_request(method, url, signed, hashlib.sha256(body).hexdigest())
     scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(request.encode()).hexdigest()])
-    key = signing_key(credentials.secret_access_key, amz_date[:8], region, service)
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     signed["Authorization"] = (
-        f"{ALGORITHM} Credential={credentials.access_key_id}/{scope}, "
-        f"SignedHeaders={signed_headers}, Signature={signature}"
+        f"{ALGORITHM} Credential={credentials.access_key_id}/{scope}, SignedHeaders={signed_headers}, "
+        f"Signature={signature(credentials.secret_access_key, amz_date, scope, request)}"
     )
     return signed
+
+
+def signature(secret_access_key: str, amz_date: str, scope: str, request: str) -> str:
+    """SigV4's signature of a canonical request, for the credential scope date/region/service/aws4_request."""
+    date, region, service, _ = scope.split("/")
+    string_to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(request.encode()).hexdigest()])
+    return hmac.new(
+        signing_key(secret_access_key, date, region, service), string_to_sign.encode(), "sha256"
+    ).hexdigest()
 
 
 def _region(secret_id: str, aws: settings.AwsSettings) -> str:

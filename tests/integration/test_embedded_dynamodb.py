@@ -1,0 +1,106 @@
+"""The embedded DynamoDB of `lambda-auth serve` answers its own run's signed requests and nothing a web page can send.
+
+A page open in the developer's browser can reach any port on loopback. It cannot sign with
+the run's key (kept in the server's process and its owner-only record), and its requests
+carry an Origin; a page on another site that resolves its own name to 127.0.0.1 sends
+that name as Host. Each is refused with a 403 that holds no CORS header.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from lambda_auth_cli import local_aws
+from tests.conftest import LocalStack
+
+TARGET = "DynamoDB_20120810.ListTables"
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[local_aws.EmbeddedDynamoDB]:
+    with local_aws.embedded_dynamodb() as running:
+        yield running
+
+
+def raw(endpoint: str, headers: dict[str, str], method: str = "POST", body: bytes = b"{}") -> http.client.HTTPResponse:
+    parts = urlsplit(endpoint)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    connection.request(method, "/", body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def client(endpoint: str, key_id: str, secret: str) -> object:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+    )
+
+
+def test_the_runs_own_signed_requests_are_answered(embedded: local_aws.EmbeddedDynamoDB) -> None:
+    credentials = embedded.credentials
+    tables = client(embedded.endpoint_url, credentials.access_key_id, credentials.secret_access_key)
+    assert "TableNames" in tables.list_tables()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("key_id", "secret"),
+    [("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), (None, "a-guessed-secret-key")],
+    ids=["another-key", "the-key-id-with-another-secret"],
+)
+def test_requests_signed_with_other_credentials_are_refused(
+    embedded: local_aws.EmbeddedDynamoDB, key_id: str | None, secret: str
+) -> None:
+    tables = client(embedded.endpoint_url, key_id or embedded.credentials.access_key_id, secret)
+    with pytest.raises(ClientError) as refusal:
+        tables.list_tables()  # type: ignore[attr-defined]
+    assert refusal.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_an_unsigned_request_that_would_overwrite_an_item_is_refused(stack: LocalStack) -> None:
+    # What a page could send: PutItem on a credentials item, to replace a password hash.
+    body = {"TableName": stack.table_name, "Item": {"pk": {"S": "email#ada@example.com"}, "user_id": {"N": "1"}}}
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.PutItem"}
+    assert raw(stack.endpoint_url, headers, body=json.dumps(body).encode()).status == 403
+    item = boto3.client("dynamodb", endpoint_url=stack.endpoint_url).get_item(
+        TableName=stack.table_name, Key={"pk": {"S": "email#ada@example.com"}}
+    )
+    assert "Item" not in item
+
+
+@pytest.mark.parametrize("method", ["POST", "OPTIONS"])
+def test_a_request_with_an_origin_is_refused_without_cors_headers(
+    embedded: local_aws.EmbeddedDynamoDB, method: str
+) -> None:
+    headers = {
+        "Origin": "https://evil.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-amz-target,content-type",
+        "X-Amz-Target": TARGET,
+    }
+    response = raw(embedded.endpoint_url, headers, method=method)
+    assert response.status == 403
+    assert not [name for name in response.headers if name.lower().startswith("access-control-")]
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "192.168.1.10"])
+def test_a_request_to_a_name_that_is_not_loopback_is_refused(embedded: local_aws.EmbeddedDynamoDB, host: str) -> None:
+    assert raw(embedded.endpoint_url, {"Host": host, "X-Amz-Target": TARGET}).status == 403
+
+
+def test_each_run_has_credentials_of_its_own() -> None:
+    with local_aws.embedded_dynamodb() as first, local_aws.embedded_dynamodb() as second:
+        assert first.credentials != second.credentials
+        assert first.credentials.secret_access_key not in repr(first)
