@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_ENV := .tools/sam
 SAM := $(SAM_ENV)/bin/sam
+CHECKOV_ENV := .tools/checkov
+CHECKOV := $(CHECKOV_ENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint unit integration e2e screenshot bench build validate deploy clean
+.PHONY: run test lint scan unit integration e2e screenshot bench build validate deploy clean
 
 # The project's environment, rebuilt when its dependencies change: what serving needs
 # (`.installed-serve`), and for the tests also linters, fuzzers and the browser's driver.
@@ -28,7 +30,7 @@ $(SDK_DIR)/node_modules/.installed: $(SDK_DIR)/package.json $(SDK_DIR)/package-l
 	cd $(SDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: lint $(SDK_DEPS) ## lint, type-check, check the template, run every test
+test: lint scan $(SDK_DEPS) ## lint, type-check, check and scan the template, run every test
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed-dev
@@ -61,6 +63,17 @@ $(SAM_ENV)/.installed:
 
 # sam build needs the functions' runtime, python3.13, on PATH (pyenv's shims do not count).
 PY313_DIR := $(or $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin 2>/dev/null | tail -1),$(shell dirname "$$(command -v python3.13)" 2>/dev/null))
+
+# checkov, the IaC scan, lives in its own environment too: it pins its own dependencies.
+$(CHECKOV_ENV)/.installed:
+	@test -x $(CHECKOV_ENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_ENV)
+	$(CHECKOV_ENV)/bin/python -m pip install --quiet checkov==3.3.30
+	@touch $@
+
+# Every check passes or is skipped in template.yaml's own Metadata, with its reason.
+# --skip-download: no call to Prisma Cloud for guidelines (the scan runs offline).
+scan: $(CHECKOV_ENV)/.installed ## checkov on template.yaml
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 validate: $(SAM_ENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint
