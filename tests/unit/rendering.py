@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lambda_auth_cli import sam
+from lambda_auth_cli import template
 
 PSEUDO = {
     "AWS::AccountId": "123456789012",
@@ -29,7 +29,7 @@ _SUB_NAME = re.compile(r"\$\{([^!}][^}]*)\}")
 
 @functools.cache
 def _translated() -> dict[str, Any]:
-    return sam.translate()
+    return template.translate()
 
 
 def translated() -> dict[str, Any]:

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from lambda_auth_cli import sam
-from lambda_auth_cli.template import PROJECT_ROOT, load
+from lambda_auth_cli.template import PROJECT_ROOT, application, load
 
 from .rendering import created_after, failed_rules, of_type, render, translated
 
@@ -500,7 +499,7 @@ def test_powertools_service_dimension_is_the_stack_name() -> None:
     assert load()["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == {
         "Ref": "AWS::StackName"
     }
-    for function in sam.load().functions.values():
+    for function in application().functions.values():
         assert function.environment["POWERTOOLS_SERVICE_NAME"] == "lambda-auth"
 
 
@@ -532,10 +531,10 @@ def test_widgets_do_not_overlap(defaults: dict[str, Any]) -> None:
 
 
 def test_the_local_server_reads_the_template_unchanged() -> None:
-    application = sam.load()
-    assert application.api.stage == "api"
-    assert set(application.functions) == set(FUNCTIONS)
-    served = {(m.resource_path, m.http_method) for m in application.api.methods if m.function}
+    app = application()
+    assert app.api.stage == "api"
+    assert set(app.functions) == set(FUNCTIONS)
+    served = {(m.resource_path, m.http_method) for m in app.api.methods if m.function}
     assert served == set(ROUTES.values())
 
 
