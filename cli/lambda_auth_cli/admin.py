@@ -84,11 +84,16 @@ class UserDirectory:
         return user
 
     def issue(self, who: UserRef, ttl_seconds: int | None, extras: dict[str, Any]) -> IssuedToken:
-        """A token for the user, valid `ttl_seconds` (default: the directory's token lifetime)."""
+        """A token for the user, valid `ttl_seconds` (default: the directory's token lifetime).
+
+        No token outlives that lifetime (TokenTtlSeconds), so that `keys prune`, which waits
+        for it, never removes a key that still has live tokens.
+        """
         ttl = ttl_seconds if ttl_seconds is not None else self.default_ttl_seconds
-        longest = template.parameter(LIFETIME_PARAMETER).maximum or ttl
-        if not 1 <= ttl <= longest:
-            raise ValueError(f"a token lifetime is 1 to {longest} seconds, not {ttl}")
+        if not 1 <= ttl <= self.default_ttl_seconds:
+            raise ValueError(
+                f"a token lifetime is 1 to {self.default_ttl_seconds} seconds (TokenTtlSeconds), not {ttl}"
+            )
         user = self.find(who)
         issued_at = int(time.time())
         token = tokens.issue(self.read_keys(), user.id, ttl, extras, now=issued_at)
@@ -181,7 +186,7 @@ def directory(stack_name: str | None, key_file: Path, progress: Progress | None 
             # Read only when a token is issued: listing users needs no access to the secret.
             from .key_rotation import KeySecret
 
-            return parse_key_set(json.dumps(KeySecret(secret_arn).read()))
+            return parse_key_set(json.dumps(KeySecret(secret_arn).read()[0]))
 
         ttl = int(stack.parameters.get(LIFETIME_PARAMETER, default_ttl))
         return UserDirectory(read_secret, ttl, f"table {table_name} of stack {stack_name}", progress)

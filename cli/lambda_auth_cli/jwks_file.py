@@ -7,6 +7,8 @@ its owner only, and never with a set the functions could not load.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -58,24 +60,30 @@ class JwksFile:
         except OSError as error:
             raise CliError(f"cannot read the key file {self.path}: {error.strerror}") from None
 
-    def read(self) -> dict[str, Any]:
-        """The file's JWK Set as a document (a single bare JWK reads as a set of one)."""
-        return as_key_set(json.loads(self._text()))
+    def read(self) -> tuple[dict[str, Any], str]:
+        """The file's JWK Set as a document (a single bare JWK reads as a set of one), and its version."""
+        text = self._text()
+        return as_key_set(json.loads(text)), hashlib.sha256(text.encode()).hexdigest()
 
     def key_set(self) -> KeySet:
         """The file's keys, parsed and checked as the functions parse them."""
         return parse_key_set(self._text())
 
-    def write(self, document: dict[str, Any]) -> None:
-        """Replace the file's set with `document`, atomically, mode 0600."""
+    def write(self, document: dict[str, Any], version: str | None = None) -> None:
+        """Replace the file's set with `document`, atomically, mode 0600; given the `version` read,
+        only if the file still holds it (a lock beside the file keeps two writers apart)."""
         parse_key_set(json.dumps(document))  # never write a set the functions cannot load
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".jwks-")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(document, stream, indent=2)
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if version is not None and self.read()[1] != version:
+                raise CliError(f"{self.path} changed since it was read (another rotation?); run it again")
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".jwks-")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                    json.dump(document, stream, indent=2)
+                os.chmod(temporary, 0o600)
+                os.replace(temporary, self.path)
+            except BaseException:
+                os.unlink(temporary)
+                raise

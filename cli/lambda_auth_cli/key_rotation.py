@@ -1,10 +1,10 @@
 """`lambda-auth keys`: rotation of the token keys, in the local file or in a deployed stack's secret.
 
-`rotate` appends a fresh key, which issues every token from then on; the earlier keys
-stay to verify the tokens they issued. `prune` drops a key once every token it can have
-issued has expired. A key stops issuing when its successor is added (the successor's
-`created_at`) and the functions' key caches have refreshed (`refresh_grace`), so it can
-go `max_token_lifetime` seconds after that.
+`rotate` appends a fresh key. It verifies at once, and issues from its `issues_from`:
+once every function instance has read the new set (their key cache time and a minute),
+so no token meets an instance that cannot verify it. The earlier keys stay to verify the
+tokens they issued. `prune` drops a key once every token it can have issued has expired:
+the longest a token lives after the key's successor began to issue.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lambda_auth.keys import as_key_set, new_key, parse_key_set
+from lambda_auth.settings import DEFAULT_KEYS_CACHE_SECONDS
 
 from . import template
 from .console import CliError, say
@@ -25,19 +26,24 @@ from .stacks import Stack
 
 
 class KeyLocation(Protocol):
-    """Where a JWK Set is kept: the local file (`jwks_file.JwksFile`) or a stack's secret (`KeySecret`)."""
+    """Where a JWK Set is kept: the local file (`jwks_file.JwksFile`) or a stack's secret (`KeySecret`).
+
+    `read` gives the set and the version it read; `write` replaces that version only, so two
+    rotations at once cannot both write a set that lacks the other's key.
+    """
 
     @property
     def description(self) -> str: ...
 
-    def read(self) -> dict[str, Any]: ...
+    def read(self) -> tuple[dict[str, Any], str]: ...
 
-    def write(self, document: dict[str, Any]) -> None: ...
+    def write(self, document: dict[str, Any], version: str) -> None: ...
 
 
 @dataclass
 class KeySecret:
-    """The stack's Secrets Manager secret; each write is a new secret version."""
+    """The stack's Secrets Manager secret. A write is a new version, made current only if the
+    version read is still the current one (Secrets Manager's stages, moved in one call)."""
 
     secret_id: str
     client: Any = None
@@ -52,17 +58,34 @@ class KeySecret:
     def description(self) -> str:
         return self.secret_id
 
-    def read(self) -> dict[str, Any]:
-        value = self.client.get_secret_value(SecretId=self.secret_id)
-        return as_key_set(json.loads(value["SecretString"]))
+    def read(self) -> tuple[dict[str, Any], str]:
+        value = self.client.get_secret_value(SecretId=self.secret_id, VersionStage="AWSCURRENT")
+        return as_key_set(json.loads(value["SecretString"])), str(value["VersionId"])
 
-    def write(self, document: dict[str, Any]) -> None:
-        parse_key_set(json.dumps(document))
-        self.client.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(document))
+    def write(self, document: dict[str, Any], version: str) -> None:
+        parse_key_set(json.dumps(document))  # never write a set the functions cannot load
+        written = self.client.put_secret_value(
+            SecretId=self.secret_id, SecretString=json.dumps(document), VersionStages=["AWSPENDING"]
+        )
+        try:
+            self.client.update_secret_version_stage(
+                SecretId=self.secret_id,
+                VersionStage="AWSCURRENT",
+                MoveToVersionId=written["VersionId"],
+                RemoveFromVersionId=version,
+            )
+        except self.client.exceptions.InvalidParameterException:
+            raise CliError(f"{self.secret_id} changed since it was read (another rotation?); run it again") from None
+
+
+# Functions keep a key set for AUTH_KEYS_CACHE_SECONDS; a new key issues once every
+# instance has read it, and a minute more covers the clocks' skew.
+CLOCK_SKEW_SECONDS = 60
+ACTIVATION_SECONDS = DEFAULT_KEYS_CACHE_SECONDS + CLOCK_SKEW_SECONDS
 
 
 def rotate(document: dict[str, Any], now: float | None = None) -> tuple[dict[str, Any], str]:
-    """Append a new current key; return the new set and the new key's kid."""
+    """Append a new key that issues from `ACTIVATION_SECONDS` on; return the new set and its kid."""
     created_at = int(time.time() if now is None else now)
     kids = {key.get("kid") for key in document["keys"]}
     kid = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(created_at))
@@ -70,76 +93,86 @@ def rotate(document: dict[str, Any], now: float | None = None) -> tuple[dict[str
     while kid in kids:  # two rotations in one second still get distinct kids
         suffix += 1
         kid = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created_at))}-{suffix}"
-    key = {**new_key(kid), "created_at": created_at}
+    key = {**new_key(kid), "created_at": created_at, "issues_from": created_at + ACTIVATION_SECONDS}
     return {"keys": [*document["keys"], key]}, kid
 
 
-# Functions keep a key set for AUTH_KEYS_CACHE_SECONDS (300 by default), so a retired key
-# may issue tokens that long after a rotation; a minute more covers clock skew.
-DEFAULT_REFRESH_GRACE_SECONDS = 300 + 60
+def _retired_at(successor: dict[str, Any]) -> float | None:
+    """When the key before `successor` issued its last token: when `successor` began to issue."""
+    if isinstance(successor.get("issues_from"), int | float):
+        return float(successor["issues_from"])
+    created = successor.get("created_at")  # a key added before keys had issues_from issued at once
+    return float(created) + DEFAULT_KEYS_CACHE_SECONDS if isinstance(created, int | float) else None
 
 
-def prunable(
-    document: dict[str, Any],
-    max_token_lifetime: int,
-    now: float | None = None,
-    refresh_grace: int = DEFAULT_REFRESH_GRACE_SECONDS,
-) -> list[str]:
-    """The kids of keys all of whose tokens have expired. A key whose successor has no
-    `created_at` (the stack's first key has none) is kept until that successor is retired."""
+def prunable(document: dict[str, Any], max_token_lifetime: int, now: float | None = None) -> list[str]:
+    """The kids of keys all of whose tokens have expired: retired longer ago than the longest token lives.
+
+    A key whose successor has neither time (a set written by hand) is kept.
+    """
     current_time = time.time() if now is None else now
-    keys = document["keys"]
     expired = []
-    for key, successor in itertools.pairwise(keys):
-        retired_at = successor.get("created_at")
-        if isinstance(retired_at, int | float) and current_time - retired_at > max_token_lifetime + refresh_grace:
+    for key, successor in itertools.pairwise(document["keys"]):
+        retired_at = _retired_at(successor)
+        if retired_at is not None and current_time - retired_at > max_token_lifetime + CLOCK_SKEW_SECONDS:
             expired.append(str(key.get("kid")))
     return expired
 
 
 def prune(
-    document: dict[str, Any],
-    max_token_lifetime: int,
-    now: float | None = None,
-    refresh_grace: int = DEFAULT_REFRESH_GRACE_SECONDS,
+    document: dict[str, Any], max_token_lifetime: int, now: float | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """Remove the prunable keys; the current (last) key always stays."""
-    removed = prunable(document, max_token_lifetime, now, refresh_grace)
+    """Remove the prunable keys; the last key always stays."""
+    removed = prunable(document, max_token_lifetime, now)
     kept = [key for key in document["keys"] if str(key.get("kid")) not in removed]
     return {"keys": kept}, removed
 
 
 def _location(args: argparse.Namespace) -> tuple[KeyLocation, int]:
-    """Where the keys are, and the longest lifetime of a token they issue."""
+    """Where the keys are, and the longest a token of theirs can live.
+
+    That is the token lifetime the deployment is configured with (no token, the admin
+    command's included, may outlive it); `--token-ttl` can only lengthen it, for tokens
+    issued before the lifetime was shortened.
+    """
     if args.stack:
         stack = Stack.describe(args.stack)
-        secret = KeySecret(stack.output("TokenKeysSecretArn"))
-        return secret, args.token_ttl or int(stack.parameters["TokenTtlSeconds"])
-    return JwksFile(args.jwks), args.token_ttl or int(template.parameter("TokenTtlSeconds").default)
+        location: KeyLocation = KeySecret(stack.output("TokenKeysSecretArn"))
+        configured = int(stack.parameters["TokenTtlSeconds"])
+    else:
+        location, configured = JwksFile(args.jwks), int(template.parameter("TokenTtlSeconds").default)
+    return location, max(configured, args.token_ttl or 0)
 
 
 def command(args: argparse.Namespace) -> int:
     """List, rotate or prune the token keys; never print a key's secret."""
     try:
         location, token_ttl = _location(args)
-        document = location.read()
+        document, version = location.read()
         if args.action == "rotate":
             document, kid = rotate(document)
-            location.write(document)
-            say(f"lambda-auth: added key {kid} to {location.description}; it issues new tokens now")
+            location.write(document, version)
+            starts = _when(document["keys"][-1]["issues_from"])
+            say(f"lambda-auth: added key {kid} to {location.description}; it verifies now, and issues from {starts}")
         elif args.action == "prune":
             document, removed = prune(document, token_ttl)
             if removed:
-                location.write(document)
+                location.write(document, version)
             gone = ", ".join(removed) if removed else "none: every key may still have live tokens"
             say(f"lambda-auth: pruned from {location.description}: {gone}")
-        for position, key in enumerate(document["keys"]):
-            role = "issues and verifies" if position == len(document["keys"]) - 1 else "verifies"
-            created = key.get("created_at")
-            when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(created)) if created else "creation time unknown"
-            say(f"  {key.get('kid')}  {role}  ({when})")
+        issuing = parse_key_set(json.dumps(document)).issuing_kid()
+        for key in document["keys"]:
+            role = "issues and verifies" if key.get("kid") == issuing else "verifies"
+            if key.get("issues_from", 0) > time.time():
+                role += f"; issues from {_when(key['issues_from'])}"
+            created = f"added {_when(key['created_at'])}" if key.get("created_at") else "creation time unknown"
+            say(f"  {key.get('kid')}  {role}  ({created})")
     except CliError:
         raise
     except Exception as error:  # AWS, file and JSON errors alike: one line, no traceback
         raise CliError(f"keys {args.action}: {type(error).__name__}: {error}") from None
     return 0
+
+
+def _when(epoch_seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch_seconds))

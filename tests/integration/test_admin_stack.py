@@ -93,3 +93,12 @@ def test_an_unknown_stack_is_a_one_line_error(
     assert main([*command, "--stack", "nowhere"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "nowhere" in error and "Traceback" not in error
+
+
+def test_a_token_may_not_outlive_the_stacks_token_lifetime(
+    deployed: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No token outlives TokenTtlSeconds (3600 here), so `keys prune` can trust it.
+    edsger = signed_up("Edsger")
+    assert main(["token", "--stack", deployed[0], "--id", str(edsger.id), "--ttl", "3601"]) == 2
+    assert "1 to 3600 seconds" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import pytest
 
 from lambda_auth.keys import new_key, parse_key_set
 from lambda_auth_cli import key_rotation
+from lambda_auth_cli.console import CliError
 from lambda_auth_cli.main import main
 from lambda_auth_cli.stacks import Stack
 from tests.conftest import LocalStack
@@ -29,8 +30,10 @@ def test_rotate_adds_a_current_key_to_the_file(tmp_path: Path, capsys: pytest.Ca
     path = key_file(tmp_path, new_key("initial"))
     assert main(["keys", "rotate", "--jwks", str(path)]) == 0
     keys = parse_key_set(path.read_text())
-    assert next(iter(keys.by_kid)) == "initial" and keys.current_kid != "initial"
-    assert f"added key {keys.current_kid}" in capsys.readouterr().out
+    (first, added) = keys.by_kid
+    assert first == "initial" and keys.issuing_kid() == "initial"
+    assert keys.issuing_kid(time.time() + key_rotation.ACTIVATION_SECONDS) == added
+    assert f"added key {added}" in capsys.readouterr().out
 
 
 def test_prune_removes_only_keys_whose_tokens_have_all_expired(
@@ -47,6 +50,17 @@ def test_prune_removes_only_keys_whose_tokens_have_all_expired(
     assert main(["keys", "prune", "--jwks", str(path), "--token-ttl", str(DAY)]) == 0
     assert list(parse_key_set(path.read_text()).by_kid) == ["second", "third"]
     assert "pruned from" in capsys.readouterr().out
+
+
+def test_prune_never_assumes_tokens_shorter_than_the_configured_lifetime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The template's TokenTtlSeconds is a day: a key retired two hours ago may have tokens for 22 more hours.
+    retired = int(time.time()) - 2 * 3600
+    path = key_file(tmp_path, new_key("first"), {**new_key("second"), "created_at": retired, "issues_from": retired})
+    assert main(["keys", "prune", "--jwks", str(path), "--token-ttl", "3600"]) == 0
+    assert list(parse_key_set(path.read_text()).by_kid) == ["first", "second"]
+    assert "none: every key may still have live tokens" in capsys.readouterr().out
 
 
 def test_listing_never_prints_a_keys_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,7 +99,8 @@ def test_rotate_and_prune_the_secret_of_a_deployed_stack(
         Parameters=[{"ParameterKey": "TokenTtlSeconds", "ParameterValue": "3600"}],
     )
     assert main(["keys", "rotate", "--stack", name]) == 0
-    stored = parse_key_set(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    # AWSCURRENT, as Secrets Manager reads by default (moto's default does not follow a moved stage).
+    stored = parse_key_set(secrets.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
     assert next(iter(stored.by_kid)) == "initial" and len(stored.by_kid) == 2
     assert main(["keys", "prune", "--stack", name]) == 0
     assert "none: every key may still have live tokens" in capsys.readouterr().out
@@ -106,9 +121,10 @@ def test_rotation_on_the_stacks_secret_turns_the_first_bare_key_into_a_set(stack
     first = new_key("initial")
     arn = client.create_secret(Name=f"keys-{uuid.uuid4().hex}", SecretString=json.dumps(first))["ARN"]
     secret = key_rotation.KeySecret(arn, client)
-    rotated, kid = key_rotation.rotate(secret.read())
-    secret.write(rotated)
-    stored = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
+    document, version = secret.read()
+    rotated, kid = key_rotation.rotate(document)
+    secret.write(rotated, version)
+    stored = json.loads(client.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
     assert [key["kid"] for key in stored["keys"]] == ["initial", kid]
     assert stored["keys"][0]["k"] == first["k"]
 
@@ -125,3 +141,17 @@ def test_the_secret_is_found_from_the_stacks_outputs(stack: LocalStack) -> None:
     assert Stack.describe(name, cloudformation).output("TokenKeysSecretArn") == arn
     with pytest.raises(LookupError):
         Stack.describe(name, cloudformation).output("NoSuchOutput")
+
+
+def test_of_two_rotations_of_the_stacks_secret_at_once_the_second_is_refused(stack: LocalStack) -> None:
+    client = boto3.client("secretsmanager", endpoint_url=stack.endpoint_url)
+    arn = client.create_secret(Name=f"keys-{uuid.uuid4().hex}", SecretString=json.dumps(new_key("initial")))["ARN"]
+    secret = key_rotation.KeySecret(arn, client)
+    (first, first_version), (second, second_version) = secret.read(), secret.read()
+    winner, winner_kid = key_rotation.rotate(first)
+    secret.write(winner, first_version)
+    with pytest.raises(CliError, match="changed since it was read"):
+        secret.write(key_rotation.rotate(second, now=time.time() + 1)[0], second_version)
+    stored = json.loads(client.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
+    assert [key["kid"] for key in stored["keys"]] == ["initial", winner_kid]
+    assert secret.read()[0] == stored

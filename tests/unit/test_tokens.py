@@ -78,7 +78,7 @@ def test_issued_token_claims_are_id_extras_iat_exp(keys: KeySet) -> None:
 
 
 def test_token_of_an_older_key_in_the_set_is_accepted(keys: KeySet) -> None:
-    older = KeySet(by_kid={"older": keys.by_kid["older"]}, current_kid="older")
+    older = KeySet(by_kid={"older": keys.by_kid["older"]})
     token = tokens.issue(older, 7, TTL, now=NOW)
     assert tokens.verify(keys, token, now=NOW).user_id == 7
 

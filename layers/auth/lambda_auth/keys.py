@@ -1,8 +1,10 @@
 """The JWK Set that encrypts tokens: parsed, validated, and reloaded on a bounded schedule.
 
 The set lives in AWS Secrets Manager (AUTH_JWKS_SECRET_ARN) or, locally, in a file
-(AUTH_JWKS_FILE). The last key of the set issues new tokens; every key in it verifies.
-Rotation appends a key, so functions pick it up within `keys_cache_seconds`.
+(AUTH_JWKS_FILE). Every key in it verifies; the last key whose `issues_from` time (epoch
+seconds, a member of the key's JWK) has come issues new tokens. Rotation appends a key
+that issues only from when every function instance has read it (`keys_cache_seconds`
+later, and a minute for clock skew), so no instance meets a token it cannot verify.
 
 The secret is read with `secretsmanager`, a standard-library client, not boto3: the
 authorizer reads it at cold start, where importing boto3 would cost more than the rest
@@ -18,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jwcrypto import jwk
@@ -35,10 +37,20 @@ class KeySetError(RuntimeError):
 
 @dataclass(frozen=True)
 class KeySet:
-    """Keys by kid, in the order of the set; the last one issues tokens."""
+    """Keys by kid, in the order of the set: every key verifies, the last one whose time has come issues."""
 
     by_kid: dict[str, jwk.JWK]
-    current_kid: str
+    issues_from: dict[str, float] = field(default_factory=dict)  # by kid; a key without one issues at once
+
+    def issuing_kid(self, now: float | None = None) -> str:
+        """The kid of the key that issues tokens at `now` (the first key, if none has come yet)."""
+        moment = time.time() if now is None else now
+        ready = [kid for kid in self.by_kid if self.issues_from.get(kid, 0) <= moment]
+        return ready[-1] if ready else next(iter(self.by_kid))
+
+    @property
+    def current_kid(self) -> str:
+        return self.issuing_kid()
 
     @property
     def current(self) -> jwk.JWK:
@@ -64,6 +76,7 @@ def parse_key_set(text: str) -> KeySet:
     if not entries:
         raise KeySetError('the key set has no "keys" list')
     by_kid: dict[str, jwk.JWK] = {}
+    issues_from: dict[str, float] = {}
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict) or entry.get("kty") != "oct":
             raise KeySetError(f"key {position} is not an oct key")
@@ -80,7 +93,12 @@ def parse_key_set(text: str) -> KeySet:
         if len(raw) != KEY_BYTES:
             raise KeySetError(f"key {kid!r} is not a 256-bit key")
         by_kid[kid] = jwk.JWK(kty="oct", kid=kid, k=base64url_encode(raw))
-    return KeySet(by_kid=by_kid, current_kid=next(reversed(by_kid)))
+        if "issues_from" in entry:
+            moment = entry["issues_from"]
+            if not isinstance(moment, int | float) or isinstance(moment, bool) or moment < 0:
+                raise KeySetError(f"key {kid!r} has an issues_from that is not a time")
+            issues_from[kid] = float(moment)
+    return KeySet(by_kid=by_kid, issues_from=issues_from)
 
 
 def new_key(kid: str | None = None) -> dict[str, str]:
@@ -124,7 +142,7 @@ def carry_over(previous: KeySet | None, fresh: KeySet) -> KeySet:
         kid: previous.by_kid[kid] if kid in previous.by_kid and _same_key(previous.by_kid[kid], key) else key
         for kid, key in fresh.by_kid.items()
     }
-    return KeySet(by_kid=by_kid, current_kid=fresh.current_kid)
+    return KeySet(by_kid=by_kid, issues_from=fresh.issues_from)
 
 
 class KeyStore:

@@ -199,7 +199,7 @@ def get_secret_string(
         credentials = Credentials.from_settings(aws)
     except SecretsManagerError as error:
         raise SecretsManagerError(f"cannot read the secret {secret_id}: {error}") from None
-    body = json.dumps({"SecretId": secret_id}).encode()
+    body = json.dumps({"SecretId": secret_id, "VersionStage": "AWSCURRENT"}).encode()
     reason = "no attempt made"
     deadline = time.monotonic() + deadline_seconds
     for _ in range(max(1, attempts)):

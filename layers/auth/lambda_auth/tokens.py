@@ -46,15 +46,16 @@ class Claims:
 def issue(
     keys: KeySet, user_id: int, ttl_seconds: int, extras: dict[str, Any] | None = None, now: float | None = None
 ) -> str:
-    """Encrypt a token for `user_id` that expires `ttl_seconds` from now, with the current key."""
+    """Encrypt a token for `user_id` that expires `ttl_seconds` from now, with the key that issues now."""
     issued_at = int(time.time() if now is None else now)
     claims = {"id": user_id, "extras": extras or {}, "iat": issued_at, "exp": issued_at + ttl_seconds}
-    header = {"alg": ALG, "enc": ENC, "kid": keys.current_kid}
+    kid = keys.issuing_kid(issued_at)
+    header = {"alg": ALG, "enc": ENC, "kid": kid}
     token = jwe.JWE(
         plaintext=json.dumps(claims, separators=(",", ":")).encode(),
         protected=json.dumps(header, separators=(",", ":")),
     )
-    token.add_recipient(keys.current)
+    token.add_recipient(keys.by_kid[kid])
     return str(token.serialize(compact=True))
 
 
