@@ -118,6 +118,16 @@ def test_each_architecture_has_the_makefile_its_layer_build_starts_from(template
         assert "include $(dir $(lastword $(MAKEFILE_LIST)))../../Makefile" in lines
 
 
+def test_lambda_and_api_gateway_trace_every_request_without_the_x_ray_sdk(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """Traces are Lambda's Active tracing and the stage's; the layer ships no X-Ray SDK (README: Tracing)."""
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    assert resources["AuthApi"]["Properties"]["TracingEnabled"] is True
+    requirements = (PROJECT_ROOT / "layers" / "auth" / "requirements.txt").read_text()
+    assert "aws-xray-sdk" not in requirements
+
+
 def test_every_function_uses_the_one_layer_from_globals(template: dict[str, Any]) -> None:
     assert template["Globals"]["Function"]["Layers"] == [{"Ref": "AuthLayer"}]
     for name in FUNCTIONS:
