@@ -9,21 +9,16 @@ site-packages, so a dependency missing from the layer fails here as it would in 
 `-B` writes no bytecode, as Lambda's read-only filesystem writes none, so whatever the
 build did not compile is compiled again at every start.
 
-Lambda sets a few variables of its own in the function's environment (`lambda_variables`):
-with LAMBDA_TASK_ROOT set, Powertools' Tracer is on, as it is in Lambda under the
-template's `Tracing: Active`, and the X-Ray SDK sends its segments to a daemon address,
-here `xray_daemon`'s socket on 127.0.0.1.
+Lambda also sets a few variables of its own in the function's environment
+(`lambda_variables`), which libraries read to tell that they run in Lambda.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -120,11 +115,17 @@ class Artifact:
             if resource["Type"] == "AWS::Serverless::Function"
         }
 
-    def invoke_command(self, logical_id: str, event: Mapping[str, Any], answer_file: Path) -> list[str]:
-        """The command that answers `event` with a cold start of the function `logical_id`."""
+    def invoke_command(
+        self, logical_id: str, event: Mapping[str, Any], answer_file: Path, options: Sequence[str] = ()
+    ) -> list[str]:
+        """The command that answers `event` with a cold start of the function `logical_id`.
+
+        `options` go to the interpreter, `-X importtime` for example.
+        """
         function = self.functions[logical_id]
         return [
             *self._interpreter(),
+            *options,
             "-c",
             INVOKE_PROGRAM,
             str(function.code_dir),
@@ -154,60 +155,17 @@ class Artifact:
         finally:
             answer_file.unlink()
 
-    def lambda_variables(self, logical_id: str, xray_daemon: str) -> dict[str, str]:
-        """What Lambda itself adds to the function's environment, with a sampled trace for this call."""
+    def lambda_variables(self, logical_id: str) -> dict[str, str]:
+        """What Lambda itself adds to the function's environment."""
         function = self.functions[logical_id]
-        trace_root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
         return {
             "LAMBDA_TASK_ROOT": str(function.code_dir),
             "AWS_LAMBDA_FUNCTION_NAME": logical_id,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "_HANDLER": function.handler,
-            "AWS_XRAY_DAEMON_ADDRESS": xray_daemon,
-            "_X_AMZN_TRACE_ID": f"Root={trace_root};Parent={secrets.token_hex(8)};Sampled=1",
         }
 
     def _interpreter(self) -> list[str]:
         # Isolated (-I: no PYTHON* variables, no user site), no site-packages (-S), no bytecode written (-B).
         return [str(self.python), "-I", "-S", "-B"]
-
-
-class XRayDaemon:
-    """A UDP socket on 127.0.0.1 standing in for the X-Ray daemon.
-
-    Nothing reads it while functions run: the segments wait in the socket's buffer until
-    `received` takes them (a full buffer drops the newest, as UDP does).
-    """
-
-    def __init__(self) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.setblocking(False)
-        host, port = self._socket.getsockname()
-        self.address = f"{host}:{port}"
-
-    def received(self) -> list[dict[str, Any]]:
-        """The segment documents sent since the last call."""
-        documents: list[dict[str, Any]] = []
-        while True:
-            try:
-                datagram = self._socket.recv(65536)
-            except BlockingIOError:
-                return documents
-            # Each datagram is the protocol's header line, then one segment document.
-            _, _, document = datagram.decode("utf-8").partition("\n")
-            documents.append(json.loads(document))
-
-    def close(self) -> None:
-        self._socket.close()
-
-
-@contextmanager
-def xray_daemon() -> Iterator[XRayDaemon]:
-    """A stand-in X-Ray daemon on 127.0.0.1 (a port of the system's choice), closed when the block ends."""
-    daemon = XRayDaemon()
-    try:
-        yield daemon
-    finally:
-        daemon.close()

@@ -2,7 +2,7 @@
 (`make artifact`), each function's handler imported in a fresh python3.13 whose path holds
 the function's folder, the layer and the standard library, nothing of the development
 environment, and each answering its events/ file against moto, configured as deployed
-(keys from Secrets Manager, tracing on). A missing runtime dependency, a dev-only import
+(keys from Secrets Manager). A missing runtime dependency, a dev-only import
 or a layer path mistake fails here instead of in a deploy."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,12 @@ import pytest
 
 from lambda_auth.keys import new_key
 from lambda_auth_cli import dynamodb
-from lambda_auth_cli.artifact import Artifact, XRayDaemon, xray_daemon
+from lambda_auth_cli.artifact import Artifact
 from tests.conftest import EVENTS, ROOT, LocalStack
 
 LOCK = ROOT / "layers" / "auth" / "requirements.txt"
 REGION = "us-east-1"
-HTTP_FUNCTIONS = ("SignupFunction", "LoginFunction", "MeFunction")
+FUNCTIONS = {"SignupFunction", "LoginFunction", "MeFunction", "AuthorizerFunction"}
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +46,18 @@ def artifact() -> Artifact:
 
 @dataclass
 class Deployment:
-    """What the functions see in AWS, with moto standing in: their environment, and the X-Ray daemon."""
+    """What the functions see in AWS, with moto standing in: their environment."""
 
     env: dict[str, str]
-    xray: XRayDaemon
     workdir: Path
 
     def invoke(self, artifact: Artifact, logical_id: str, event: dict[str, Any]) -> Any:
-        env = {**self.env, **artifact.lambda_variables(logical_id, self.xray.address)}
+        env = {**self.env, **artifact.lambda_variables(logical_id)}
         return artifact.invoke(logical_id, event, env, self.workdir)
 
 
 @pytest.fixture(scope="module")
-def deployment(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     """A table of its own and the token keys in a secret, on the session's moto server."""
     table = f"lambda-auth-artifact-{uuid.uuid4().hex[:8]}"
     dynamodb.ensure_table(table)
@@ -79,8 +77,7 @@ def deployment(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> I
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaAuthTest",
         "POWERTOOLS_LOGGER_LOG_EVENT": "false",
     }
-    with xray_daemon() as xray:
-        yield Deployment(env, xray, tmp_path_factory.mktemp("artifact"))
+    return Deployment(env, tmp_path_factory.mktemp("artifact"))
 
 
 def event(name: str) -> dict[str, Any]:
@@ -104,7 +101,6 @@ class Flow:
     placeholder_refused: dict[str, Any]
     allowed: dict[str, Any]
     me: dict[str, Any]
-    segments: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +116,7 @@ def flow(artifact: Artifact, deployment: Deployment) -> Flow:
     me_event = event("me")
     me_event["requestContext"]["authorizer"] = {"principalId": allowed["principalId"], **allowed["context"]}
     me = answered(deployment.invoke(artifact, "MeFunction", me_event))
-    return Flow(signup, login, placeholder_refused, allowed, me, deployment.xray.received())
+    return Flow(signup, login, placeholder_refused, allowed, me)
 
 
 def test_signup_and_login_from_the_artifact_answer_tokens(flow: Flow) -> None:
@@ -146,20 +142,8 @@ def test_me_from_the_artifact_answers_the_signed_up_user(flow: Flow) -> None:
     )
 
 
-def test_the_http_functions_from_the_artifact_trace_their_dynamodb_calls(flow: Flow) -> None:
-    """Tracing is on, as in Lambda: Powertools' Tracer and the X-Ray SDK load from the layer and send segments."""
-    traced = {
-        (segment.get("name"), subsegment.get("namespace"))
-        for segment in flow.segments
-        for subsegment in [segment, *segment.get("subsegments", [])]
-    }
-    assert ("dynamodb", "aws") in traced, traced
-    handlers = {segment["name"] for segment in flow.segments if segment.get("name", "").startswith("## ")}
-    assert handlers == {"## lambda_handler"}, handlers
-
-
 def test_every_function_of_the_template_is_in_the_artifact(artifact: Artifact) -> None:
-    assert set(artifact.functions) == {*HTTP_FUNCTIONS, "AuthorizerFunction"}
+    assert set(artifact.functions) == FUNCTIONS
     for function in artifact.functions.values():
         assert (function.code_dir / "app.py").is_file()
 
