@@ -9,14 +9,23 @@ CHECKOV_ENV := .tools/checkov
 CHECKOV := $(CHECKOV_ENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint scan unit integration e2e screenshot bench build validate deploy clean
+.PHONY: run test lint scan unit integration e2e screenshot bench build validate deploy clean lock artifact
+
+# The layer's dependencies: the list to edit, and its lock (every package, its version, its hashes).
+LAYER_REQUIREMENTS := layers/auth/requirements.in
+LAYER_LOCK := layers/auth/requirements.txt
 
 # The project's environment, rebuilt when its dependencies change: what serving needs
-# (`.installed-serve`), and for the tests also linters, fuzzers and the browser's driver.
-$(BIN)/.installed-%: pyproject.toml layers/auth/requirements.txt
+# (`.installed-serve`), and for the tests also linters, fuzzers and the browser's driver
+# (`.installed-dev`). The layer's dependencies come first, from the lock with their hashes
+# checked; the lock's versions (hashes left out, which pip would demand of the editable
+# install too) then constrain the rest, so no tool can move them.
+$(BIN)/.installed-%: pyproject.toml $(LAYER_REQUIREMENTS) $(LAYER_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	$(BIN)/python -m pip install --quiet --require-hashes --requirement $(LAYER_LOCK)
+	$(BIN)/python -m pip install --quiet -e '.[$*]' \
+	  --constraint <(sed -n 's/^\([A-Za-z0-9._-]*==[^ ;]*\).*/\1/p' $(LAYER_LOCK))
 	@touch $@
 
 run: $(BIN)/.installed-serve ## serve the API on http://127.0.0.1:3000/api with an embedded DynamoDB
@@ -30,7 +39,7 @@ $(SDK_DIR)/node_modules/.installed: $(SDK_DIR)/package.json $(SDK_DIR)/package-l
 	cd $(SDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: lint scan $(SDK_DEPS) ## lint, type-check, check and scan the template, run every test
+test: lint scan $(SDK_DEPS) artifact ## lint, type-check, check and scan the template, run every test (the built artifact's included)
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed-dev
@@ -52,7 +61,7 @@ screenshot: $(BIN)/.installed-dev ## docs/run-and-debug.png, taken by the Run & 
 	@mkdir -p docs
 	LAMBDA_AUTH_SCREENSHOT=docs/run-and-debug.png $(BIN)/pytest tests/e2e/test_run_and_debug.py -k signed_up
 
-bench: $(BIN)/.installed-dev ## each route against its floor, one table; fails when a goal is not met
+bench: $(BIN)/.installed-dev artifact ## each route against its floor, one table; fails when a goal is not met
 	$(BIN)/python -m bench.run
 
 # The SAM CLI lives in its own environment: it pins its own boto3.
@@ -80,6 +89,38 @@ validate: $(SAM_ENV)/.installed ## sam validate --lint
 
 build: $(SAM_ENV)/.installed ## sam build (python3.13 must be installed)
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build
+
+# The artifact that tests and the bench run: sam build for this machine's architecture
+# (arm64 wheels cannot be imported on x86_64), from the same template and lock as the
+# deployed one. It lives in .aws-sam/native: sam's build/ (and, beside it, its build.toml,
+# kept apart from `make build`'s), and `runtime`, the python3.13 whose bytecode the layer
+# ships and which runs it. Rebuilt only when a source changes.
+NATIVE_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+NATIVE := .aws-sam/native
+ARTIFACT_SOURCES := template.yaml $(shell find layers functions -name __pycache__ -prune -o -print)
+
+artifact: $(NATIVE)/runtime ## sam build for this machine's architecture, into .aws-sam/native
+
+$(NATIVE)/runtime: $(SAM_ENV)/.installed $(ARTIFACT_SOURCES)
+	@test -x "$(PY313_DIR)/python3.13" || { echo "make: python3.13 not found (pyenv install 3.13, or put it on PATH)" >&2; exit 1; }
+	rm -rf $(NATIVE)
+	PATH="$(PY313_DIR):$$PATH" $(SAM) build --no-cached --build-dir $(NATIVE)/build \
+	  --parameter-overrides Architecture=$(NATIVE_ARCHITECTURE)
+	echo "$(PY313_DIR)/python3.13" > $@
+
+# Resolve requirements.in for Lambda's Python on both architectures: one universal
+# resolution for CPython 3.13, with the hashes of every file of each version, so that the
+# arm64 and the x86_64 build each check theirs. Versions already locked stay while they
+# still fit; UPGRADE=1 moves every package to its newest allowed version.
+UV_ENV := .tools/uv
+$(UV_ENV)/.installed:
+	@test -x $(UV_ENV)/bin/python || $(PYTHON) -m venv $(UV_ENV)
+	$(UV_ENV)/bin/python -m pip install --quiet uv==0.13.9
+	@touch $@
+
+lock: $(UV_ENV)/.installed ## refresh layers/auth/requirements.txt from requirements.in
+	$(UV_ENV)/bin/uv pip compile $(LAYER_REQUIREMENTS) --output-file $(LAYER_LOCK) --universal \
+	  --python-version 3.13 --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
 deploy: build ## sam deploy with samconfig.toml's defaults (GUIDED=1 to be asked for each)
 	$(SAM) deploy $(if $(GUIDED),--guided)

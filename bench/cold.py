@@ -3,17 +3,20 @@
 That is what Lambda's init phase plus a first invocation cost, less the sandbox itself.
 Each process gets only the environment a function has in Lambda (the AUTH_*, AWS_* and
 POWERTOOLS_* variables), and the time is taken from outside, from spawn to exit.
+
+Two kinds: the development environment's (this interpreter, its site-packages, bytecode
+cached) and the artifact's (`lambda_auth_cli.artifact`: python3.13 with only the build on
+its path, writing no bytecode), which is what Lambda runs.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import resource
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +38,6 @@ assert answer.get("principalId") or answer.get("statusCode") == 200, answer
 # The authorizer's floor: the token library alone, imported and nothing else.
 JWE_IMPORT_PROGRAM = "import jwcrypto.jwe"
 
-# The handler, the layer, and the interpreter's own start-up hooks.
-_NOT_LIBRARIES = {"app", "lambda_auth", "sitecustomize", "usercustomize"}
-
 # What a process inherits besides the function's own variables.
 _BASE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
@@ -48,34 +48,38 @@ def environment(function_variables: Mapping[str, str]) -> dict[str, str]:
     return {**base, **function_variables}
 
 
-def _children_cpu() -> float:
+def children_cpu() -> float:
+    """The CPU seconds of every child process that has ended so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def run_handler(function_dir: Path, event: dict[str, Any], env: Mapping[str, str]) -> float:
-    """One cold start of the function in `function_dir`, answering `event`; the CPU seconds it took."""
-    before = _children_cpu()
-    subprocess.run(  # noqa: S603 - this interpreter, this repository's handlers
-        [sys.executable, "-c", HANDLER_PROGRAM, str(function_dir), json.dumps(event)],
+def run(command: Sequence[str], env: Mapping[str, str]) -> float:
+    """Run `command` to its end, its output discarded; the CPU seconds it took."""
+    before = children_cpu()
+    subprocess.run(  # noqa: S603 - an interpreter of this machine, the repository's own code
+        list(command),
         env=dict(env),
         stdout=subprocess.DEVNULL,  # the functions' own log lines
         check=True,
     )
-    return _children_cpu() - before
+    return children_cpu() - before
 
 
-def run_program(program: str, env: Mapping[str, str]) -> float:
-    """A fresh interpreter running `program`; the CPU seconds it took."""
-    before = _children_cpu()
-    subprocess.run([sys.executable, "-c", program], env=dict(env), check=True)  # noqa: S603 - this interpreter
-    return _children_cpu() - before
+def venv_handler(function_dir: Path, event: dict[str, Any]) -> list[str]:
+    """The command for one cold start, in the development environment, of the function in `function_dir`."""
+    return [sys.executable, "-c", HANDLER_PROGRAM, str(function_dir), json.dumps(event)]
 
 
-def imported_modules(function_dir: Path, event: dict[str, Any], env: Mapping[str, str]) -> set[str]:
-    """Every module a cold start imports, as `python -X importtime` reports them."""
-    answer = subprocess.run(  # noqa: S603 - this interpreter, this repository's handlers
-        [sys.executable, "-X", "importtime", "-c", HANDLER_PROGRAM, str(function_dir), json.dumps(event)],
+def venv_program(program: str) -> list[str]:
+    """The command that runs `program` in the development environment."""
+    return [sys.executable, "-c", program]
+
+
+def imported_modules(command: Sequence[str], env: Mapping[str, str]) -> set[str]:
+    """Every module `command` imports, as the `-X importtime` in it reports them."""
+    answer = subprocess.run(  # noqa: S603 - an interpreter of this machine, the repository's own code
+        list(command),
         env=dict(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -95,7 +99,8 @@ def offending(modules: set[str], unused: tuple[str, ...]) -> list[str]:
     return sorted(name for name in modules if any(name == top or name.startswith(top + ".") for top in unused))
 
 
-def libraries(modules: set[str]) -> list[str]:
-    """The installed third-party packages among `modules` (optional imports that failed are left out)."""
-    tops = {name.split(".")[0] for name in modules} - set(sys.stdlib_module_names) - _NOT_LIBRARIES
-    return sorted(top for top in tops if not top.startswith("_") and importlib.util.find_spec(top) is not None)
+def libraries(modules: set[str], layer: Path) -> list[str]:
+    """The layer's third-party packages among `modules` (the layer's own package left out)."""
+    tops = {name.split(".")[0] for name in modules} - {"lambda_auth"}
+    shipped = {entry.name.split(".")[0] for entry in layer.iterdir() if not entry.name.endswith(".dist-info")}
+    return sorted(top for top in tops if top in shipped and not top.startswith("_"))

@@ -39,7 +39,6 @@ os.environ.update(
         "AUTH_JWKS_FILE": str(KEYS_DIR / "jwks.json"),
         "POWERTOOLS_SERVICE_NAME": "lambda-auth",
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaAuthTest",
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
     }
 )

@@ -274,7 +274,6 @@ def function_environment(app: template.Application, key_file: Path, verbose: boo
             "AUTH_TABLE_NAME": template.LOCAL_TABLE_NAME,
             "AUTH_JWKS_FILE": str(key_file),
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
             "AWS_REGION": app.region,
         }
     )

@@ -1,7 +1,7 @@
 """REQUEST authorizer: an Allow policy for a valid token, API Gateway's 401 otherwise.
 
 It logs with the standard library's logging, not Powertools (see observability.py):
-importing Powertools would bring botocore and the X-Ray SDK into its cold start.
+importing Powertools would bring botocore into its cold start.
 """
 
 from typing import Any

@@ -72,7 +72,6 @@ def test_login_against_a_hanging_dynamodb_answers_500_before_the_function_times_
         "AWS_ENDPOINT_URL_DYNAMODB": hanging_dynamodb,
         "AUTH_TABLE_NAME": "users",
         "AUTH_JWKS_FILE": str(key_file),
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaAuthTest",
     }
     started = time.monotonic()

@@ -61,9 +61,7 @@ def test_defaults_apply_to_what_is_not_set() -> None:
     assert KeySettings.from_environment(KEY_FILE).cache_seconds == 300
     assert ApiSettings.from_environment({}).cors_allow_origin == "*"
     assert LimitSettings.from_environment({}) == LimitSettings(5, 50, 900, 20, 3600)
-    assert ObservabilitySettings.from_environment({}) == ObservabilitySettings(
-        "lambda-auth", "LambdaAuth", "INFO", True
-    )
+    assert ObservabilitySettings.from_environment({}) == ObservabilitySettings("lambda-auth", "LambdaAuth", "INFO")
 
 
 def test_set_values_are_read_and_trimmed() -> None:
@@ -74,14 +72,12 @@ def test_set_values_are_read_and_trimmed() -> None:
         "AUTH_KEYS_CACHE_SECONDS": "60",
         "AUTH_CORS_ALLOW_ORIGIN": "https://app.example.com",
         "POWERTOOLS_LOG_LEVEL": " debug ",
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
     assert TableSettings.from_environment(env).name == "users"
     assert KeySettings.from_environment(env) == KeySettings("/keys/jwks.json", None, 60)
     assert TokenSettings.from_environment(env).ttl_seconds == 3600
     assert ApiSettings.from_environment(env).cors_allow_origin == "https://app.example.com"
-    observability = ObservabilitySettings.from_environment(env)
-    assert observability.log_level == "DEBUG" and observability.tracing is False
+    assert ObservabilitySettings.from_environment(env).log_level == "DEBUG"
 
 
 @pytest.mark.parametrize(("group", "name"), INTEGER_SETTINGS)
@@ -135,7 +131,7 @@ def test_a_group_fails_by_name_when_the_environment_lacks_a_setting(
 # Each function requires only what its route uses: its cold start, in a fresh interpreter.
 
 _IMPORT_HANDLER = "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import app"
-_BASE = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+_BASE = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def cold_start(function: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -62,18 +62,23 @@ def swagger(translated: dict[str, Any]) -> dict[str, Any]:
 # functions and the layer
 
 
-def test_every_function_runs_python_3_13_on_arm64_set_once_in_globals(
+def test_every_function_runs_python_3_13_on_the_architecture_parameter_set_once_in_globals(
     template: dict[str, Any], translated: dict[str, Any]
 ) -> None:
     assert template["Globals"]["Function"]["Runtime"] == "python3.13"
-    assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
+    assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
     for name in FUNCTIONS:
         assert not {"Runtime", "Architectures"} & set(template["Resources"][name]["Properties"])
     functions = of_type(translated, "AWS::Lambda::Function")
     assert set(functions) == set(FUNCTIONS)
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.13"
-        assert function["Properties"]["Architectures"] == ["arm64"]
+        assert function["Properties"]["Architectures"] == [{"Ref": "Architecture"}]
+
+
+def test_the_architecture_is_arm64_unless_x86_64_is_chosen(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["Architecture"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("arm64", ["arm64", "x86_64"])
 
 
 def test_each_function_is_a_handler_module_in_its_own_folder(resources: dict[str, Any]) -> None:
@@ -84,16 +89,45 @@ def test_each_function_is_a_handler_module_in_its_own_folder(resources: dict[str
         assert "def lambda_handler(" in (PROJECT_ROOT / "functions" / folder / "app.py").read_text()
 
 
-def test_one_layer_built_by_sam_for_python_3_13_on_arm64(resources: dict[str, Any]) -> None:
+def test_one_layer_built_from_the_lock_by_its_makefile_for_the_architecture_parameter(
+    resources: dict[str, Any],
+) -> None:
     layers = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::LayerVersion"}
     assert list(layers) == ["AuthLayer"]
     layer = layers["AuthLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {
+        "BuildMethod": "makefile",
+        "BuildArchitecture": {"Ref": "Architecture"},
+        "ContextPath": {"Fn::Sub": "layers/auth/architecture/${Architecture}"},
+    }
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     content = PROJECT_ROOT / layer["Properties"]["ContentUri"]
+    assert "build-AuthLayer:" in (content / "Makefile").read_text()
+    assert "--require-hashes" in (content / "Makefile").read_text()
     assert (content / "requirements.txt").is_file()
     assert (content / "lambda_auth" / "__init__.py").is_file()
+
+
+def test_each_architecture_has_the_makefile_its_layer_build_starts_from(template: dict[str, Any]) -> None:
+    """SAM passes a makefile build no architecture: the one in ContextPath's folder names the wheels'."""
+    machines = {"arm64": "aarch64", "x86_64": "x86_64"}
+    for architecture in template["Parameters"]["Architecture"]["AllowedValues"]:
+        machine = machines[architecture]
+        makefile = PROJECT_ROOT / "layers" / "auth" / "architecture" / architecture / "Makefile"
+        lines = makefile.read_text().splitlines()
+        assert f"LAYER_MACHINE := {machine}" in lines
+        assert "include $(dir $(lastword $(MAKEFILE_LIST)))../../Makefile" in lines
+
+
+def test_lambda_and_api_gateway_trace_every_request_without_the_x_ray_sdk(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """Traces are Lambda's Active tracing and the stage's; the layer ships no X-Ray SDK (README: Tracing)."""
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    assert resources["AuthApi"]["Properties"]["TracingEnabled"] is True
+    requirements = (PROJECT_ROOT / "layers" / "auth" / "requirements.txt").read_text()
+    assert "aws-xray-sdk" not in requirements
 
 
 def test_every_function_uses_the_one_layer_from_globals(template: dict[str, Any]) -> None:

@@ -124,19 +124,17 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class ObservabilitySettings:
-    """Powertools' service name, metrics namespace and log level, and whether traces are recorded."""
+    """Powertools' service name, metrics namespace and log level."""
 
     service: str
     metrics_namespace: str
     log_level: str
-    tracing: bool
 
     @classmethod
     def from_environment(cls, env: Environment) -> ObservabilitySettings:
         service = _text(env, "POWERTOOLS_SERVICE_NAME") or "lambda-auth"
         namespace = _text(env, "POWERTOOLS_METRICS_NAMESPACE") or "LambdaAuth"
-        tracing_disabled = (_text(env, "POWERTOOLS_TRACE_DISABLED") or "").lower() == "true"
-        return cls(service, namespace, (_text(env, "POWERTOOLS_LOG_LEVEL") or "INFO").upper(), not tracing_disabled)
+        return cls(service, namespace, (_text(env, "POWERTOOLS_LOG_LEVEL") or "INFO").upper())
 
 
 @dataclass(frozen=True)

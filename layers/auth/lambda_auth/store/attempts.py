@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import UpdateError
-from pynamodb.models import Model
 
-from .table import TableMeta, condition_failed
+from .table import TableModel, condition_failed
 
 
 @dataclass(frozen=True)
@@ -21,11 +20,7 @@ class Attempts:
     window_ends_at: int  # epoch seconds
 
 
-class AttemptItem(Model):
-    class Meta(TableMeta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
+class AttemptItem(TableModel):
     attempts = NumberAttribute(default=0)
     window_ends_at = NumberAttribute()
     expires_at = NumberAttribute()  # the table's TTL attribute: DynamoDB deletes the item after it

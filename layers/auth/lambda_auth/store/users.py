@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from .table import TableMeta, connection
+from .table import TableModel, connection
 
 
 class EmailInUse(Exception):
@@ -37,31 +36,19 @@ class Credentials:
     password_hash: str
 
 
-class ProfileItem(Model):
-    class Meta(TableMeta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
+class ProfileItem(TableModel):
     id = NumberAttribute()
     email = UnicodeAttribute()
     name = UnicodeAttribute()
     created_at = NumberAttribute()
 
 
-class CredentialItem(Model):
-    class Meta(TableMeta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
+class CredentialItem(TableModel):
     user_id = NumberAttribute()
     password_hash = UnicodeAttribute()
 
 
-class CounterItem(Model):
-    class Meta(TableMeta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
+class CounterItem(TableModel):
     value = NumberAttribute(default=0)
 
 

@@ -1,0 +1,171 @@
+"""The built artifact, run as Lambda runs it: for the artifact test and the bench.
+
+`make artifact` runs `sam build` for this machine's architecture into .aws-sam/native:
+the same template and lock as the deployed build, with wheels this machine can load. A
+function here runs in a fresh python3.13, the one that compiled the layer's bytecode,
+with Lambda's path and nothing else: its own folder, then the layer's python/ folder,
+then the standard library. `-I -S` keep out the environment's PYTHON* variables and every
+site-packages, so a dependency missing from the layer fails here as it would in Lambda;
+`-B` writes no bytecode, as Lambda's read-only filesystem writes none, so whatever the
+build did not compile is compiled again at every start.
+
+Lambda also sets a few variables of its own in the function's environment
+(`lambda_variables`), which libraries read to tell that they run in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NATIVE = Path(__file__).resolve().parents[2] / ".aws-sam" / "native"  # where `make artifact` builds
+
+# The child: Lambda's path, the handler imported, one event answered. Its answer (or
+# Lambda's error object) goes to the file named by argv[5], as JSON; the functions' own
+# log lines go to stdout.
+INVOKE_PROGRAM = """
+import importlib, json, sys
+function_dir, layer, handler, event, answer_file = sys.argv[1:6]
+sys.path[:0] = [function_dir, layer]
+class Context:
+    function_name = sys.argv[6]
+    memory_limit_in_mb = int(sys.argv[7])
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    def get_remaining_time_in_millis(self):
+        return 10000
+module, _, name = handler.rpartition(".")
+try:
+    answer = getattr(importlib.import_module(module), name)(json.loads(event), Context())
+except Exception as error:
+    answer = {"errorType": type(error).__name__, "errorMessage": str(error)}
+with open(answer_file, "w") as out:
+    json.dump(answer, out)
+"""
+
+# A program's start in a floor: the layer on the path, as a function has it.
+_LAYER_PATH = "import sys\nsys.path[:0] = [{layer!r}]\n"
+
+
+class ArtifactMissing(RuntimeError):
+    """No build in .aws-sam/native: `make artifact` makes one."""
+
+
+@dataclass(frozen=True)
+class Function:
+    """One function of the build: its folder, handler, memory size and logical id."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A `sam build` output folder and the python3.13 that runs it."""
+
+    build_dir: Path
+    python: Path
+
+    @classmethod
+    def native(cls) -> Artifact:
+        """The build `make artifact` made for this machine."""
+        runtime = NATIVE / "runtime"
+        if not runtime.is_file():
+            raise ArtifactMissing(f"no artifact in {NATIVE}: run `make artifact`")
+        return cls(NATIVE / "build", Path(runtime.read_text().strip()))
+
+    @cached_property
+    def template(self) -> dict[str, Any]:
+        """The built template: plain YAML, intrinsic functions in their long form."""
+        document: dict[str, Any] = yaml.safe_load((self.build_dir / "template.yaml").read_text())
+        return document
+
+    @property
+    def layer(self) -> Path:
+        """The layer's python/ folder, which Lambda mounts as /opt/python."""
+        (content,) = (
+            resource["Properties"]["ContentUri"]
+            for resource in self.template["Resources"].values()
+            if resource["Type"] == "AWS::Serverless::LayerVersion"
+        )
+        return self.build_dir / str(content) / "python"
+
+    @cached_property
+    def functions(self) -> dict[str, Function]:
+        """Every function of the build, by logical id."""
+        default_memory = self.template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
+        return {
+            name: Function(
+                name,
+                self.build_dir / resource["Properties"]["CodeUri"],
+                resource["Properties"]["Handler"],
+                int(resource["Properties"].get("MemorySize", default_memory)),
+            )
+            for name, resource in self.template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"
+        }
+
+    def invoke_command(
+        self, logical_id: str, event: Mapping[str, Any], answer_file: Path, options: Sequence[str] = ()
+    ) -> list[str]:
+        """The command that answers `event` with a cold start of the function `logical_id`.
+
+        `options` go to the interpreter, `-X importtime` for example.
+        """
+        function = self.functions[logical_id]
+        return [
+            *self._interpreter(),
+            *options,
+            "-c",
+            INVOKE_PROGRAM,
+            str(function.code_dir),
+            str(self.layer),
+            function.handler,
+            json.dumps(event),
+            str(answer_file),
+            logical_id,
+            str(function.memory_mb),
+        ]
+
+    def program_command(self, program: str) -> list[str]:
+        """The command that runs `program` with the layer on the path, as a function has it."""
+        return [*self._interpreter(), "-c", _LAYER_PATH.format(layer=str(self.layer)) + program]
+
+    def invoke(self, logical_id: str, event: Mapping[str, Any], env: Mapping[str, str], workdir: Path) -> Any:
+        """One cold start of `logical_id` answering `event`: the handler's answer, or Lambda's error object."""
+        answer_file = workdir / f"answer-{secrets.token_hex(4)}.json"
+        subprocess.run(  # noqa: S603 - the artifact's own interpreter and handlers
+            self.invoke_command(logical_id, event, answer_file),
+            env=dict(env),
+            stdout=subprocess.DEVNULL,  # the functions' log lines
+            check=True,
+        )
+        try:
+            return json.loads(answer_file.read_text())
+        finally:
+            answer_file.unlink()
+
+    def lambda_variables(self, logical_id: str) -> dict[str, str]:
+        """What Lambda itself adds to the function's environment."""
+        function = self.functions[logical_id]
+        return {
+            "LAMBDA_TASK_ROOT": str(function.code_dir),
+            "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "_HANDLER": function.handler,
+        }
+
+    def _interpreter(self) -> list[str]:
+        # Isolated (-I: no PYTHON* variables, no user site), no site-packages (-S), no bytecode written (-B).
+        return [str(self.python), "-I", "-S", "-B"]
