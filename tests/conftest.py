@@ -37,6 +37,9 @@ os.environ.update(
     {
         "AUTH_TABLE_NAME": TABLE_NAME,
         "AUTH_JWKS_FILE": str(KEYS_DIR / "jwks.json"),
+        "AUTH_MAIL_OUTBOX": str(KEYS_DIR / "outbox.jsonl"),
+        "AUTH_RESET_MAILER": "PasswordResetMailerFunction",
+        "AUTH_SESSION_CHECK_SECONDS": "0",  # a session ended is refused at once, as on the local server
         "POWERTOOLS_SERVICE_NAME": "lambda-auth",
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaAuthTest",
         "POWERTOOLS_DEV": "false",

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambda_auth import tokens
+from lambda_auth import signin, tokens
 from lambda_auth.keys import KeySet, parse_key_set
-from lambda_auth.store import users
+from lambda_auth.store import sessions, users
 from lambda_auth.validation import normalize_email
 
 from . import local_aws, template
@@ -95,14 +95,15 @@ class UserDirectory:
                 f"a token lifetime is 1 to {self.default_ttl_seconds} seconds (TokenTtlSeconds), not {ttl}"
             )
         user = self.find(who)
-        issued_at = int(time.time())
-        token = tokens.issue(self.read_keys(), user.id, ttl, extras, now=issued_at)
+        session = signin.new_session(user.id, ttl)
+        token = tokens.issue(self.read_keys(), user.id, ttl, extras, now=session.created_at, session_id=session.id)
         if len(token) > tokens.MAX_TOKEN_LENGTH:
             raise ValueError(
                 f"the token would be {len(token)} characters, over the {tokens.MAX_TOKEN_LENGTH} the API accepts;"
                 " use smaller extras"
             )
-        return IssuedToken(token=token, user=user, expires_at=issued_at + ttl)
+        sessions.start(user.id, session.id, session.created_at, session.expires_at)  # every token has its session
+        return IssuedToken(token=token, user=user, expires_at=session.expires_at)
 
 
 # The running server's record, beside its key file.

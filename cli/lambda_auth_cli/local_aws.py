@@ -26,20 +26,22 @@ import secrets
 import socket
 import string
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from lambda_auth import settings
-from lambda_auth.secretsmanager import canonical_request, signature
+from lambda_auth.aws import canonical_request, signature
 
 from . import template
 from .console import CliError
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
+NO_ENDPOINT = "http://127.0.0.1:9"  # the discard port: nothing listens, so a call fails here and goes nowhere
+OUTBOX_NAME = "outbox.jsonl"
 QUIET_LOG_LEVEL = "WARNING"
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -124,26 +126,37 @@ class _GuardedMoto:
             return list(self._app(environ, start_response))
 
     def _refusal(self, environ: dict[str, Any], body: bytes) -> str | None:
-        """Why a request is refused, or None."""
-        if "HTTP_ORIGIN" in environ:
-            return "the embedded DynamoDB answers no web page (the request has an Origin)"
-        if not is_loopback(urlsplit(f"//{environ.get('HTTP_HOST', '')}").hostname or ""):
-            return "the embedded DynamoDB answers only to a loopback Host"
-        match = _AUTHORIZATION.fullmatch(environ.get("HTTP_AUTHORIZATION", ""))
-        if match is None or not hmac.compare_digest(match["key"], self._credentials.access_key_id):
-            return "the request is not signed with this run's access key"
-        headers = {name: _header(environ, name) for name in match["headers"].split(";")}
-        url = environ.get("PATH_INFO", "/") + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else "")
-        request, _ = canonical_request(environ["REQUEST_METHOD"], url, headers, hashlib.sha256(body).hexdigest())
-        secret = self._credentials.secret_access_key
-        expected = signature(secret, headers.get("x-amz-date", ""), match["scope"], request)
-        return None if hmac.compare_digest(expected, match["signature"]) else "the request's signature does not match"
+        def header(name: str) -> str | None:  # in a WSGI environ, Content-Type and -Length have no HTTP_ prefix
+            key = name.upper().replace("-", "_")
+            value = environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}")
+            return None if value is None else str(value)
+
+        query = environ.get("QUERY_STRING")
+        url = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
+        return refusal("the embedded DynamoDB", environ["REQUEST_METHOD"], url, header, body, self._credentials)
 
 
-def _header(environ: dict[str, Any], name: str) -> str:
-    """A request header from a WSGI environ (where Content-Type and Content-Length have no HTTP_ prefix)."""
-    key = name.upper().replace("-", "_")
-    return str(environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}", ""))
+def refusal(
+    service: str,
+    method: str,
+    url: str,
+    header: Callable[[str], str | None],
+    body: bytes,
+    credentials: LocalCredentials,
+) -> str | None:
+    """Why a local stand-in of an AWS service refuses a request, or None: it answers only requests
+    signed with `credentials` (SigV4), sent to a loopback Host, without an Origin (a web page's)."""
+    if header("Origin") is not None:
+        return f"{service} answers no web page (the request has an Origin)"
+    if not is_loopback(urlsplit(f"//{header('Host') or ''}").hostname or ""):
+        return f"{service} answers only to a loopback Host"
+    match = _AUTHORIZATION.fullmatch(header("Authorization") or "")
+    if match is None or not hmac.compare_digest(match["key"], credentials.access_key_id):
+        return "the request is not signed with this run's access key"
+    headers = {name: header(name) or "" for name in match["headers"].split(";")}
+    request, _ = canonical_request(method, url, headers, hashlib.sha256(body).hexdigest())
+    expected = signature(credentials.secret_access_key, headers.get("x-amz-date", ""), match["scope"], request)
+    return None if hmac.compare_digest(expected, match["signature"]) else "the request's signature does not match"
 
 
 @dataclass(frozen=True)
@@ -254,12 +267,21 @@ def local_table() -> Iterator[LocalTable]:
         yield _ready(embedded.endpoint_url, embedded.credentials)
 
 
-def function_environment(app: template.Application, key_file: Path, verbose: bool) -> tuple[dict[str, str], list[str]]:
+def outbox_path(key_file: Path) -> Path:
+    """The local outbox, beside the key file: one JSON line per message the functions mailed."""
+    return key_file.expanduser().absolute().parent / OUTBOX_NAME
+
+
+def function_environment(
+    app: template.Application, key_file: Path, verbose: bool, lambda_endpoint: str | None = None
+) -> tuple[dict[str, str], list[str]]:
     """The variables every function gets locally, and a warning for each the functions disagree on.
 
     The functions share this process, and the layer reads its settings once per process,
     so they share one environment: the union of theirs, with local values for the table,
-    the keys and Powertools.
+    the keys, mail (an outbox file beside the key file), Lambda's Invoke API (this server's,
+    or with none, an address that answers nothing: no call leaves the machine), sessions
+    (checked on every request) and Powertools.
     """
     merged: dict[str, str] = {}
     warnings = []
@@ -273,6 +295,9 @@ def function_environment(app: template.Application, key_file: Path, verbose: boo
         {
             "AUTH_TABLE_NAME": template.LOCAL_TABLE_NAME,
             "AUTH_JWKS_FILE": str(key_file),
+            "AUTH_MAIL_OUTBOX": str(outbox_path(key_file)),
+            "AUTH_SESSION_CHECK_SECONDS": "0",
+            "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint or NO_ENDPOINT,
             "POWERTOOLS_METRICS_DISABLED": "true",
             "AWS_REGION": app.region,
         }
@@ -280,3 +305,62 @@ def function_environment(app: template.Application, key_file: Path, verbose: boo
     if not verbose:
         merged["POWERTOOLS_LOG_LEVEL"] = QUIET_LOG_LEVEL
     return merged, warnings
+
+
+class LambdaInvokeApi:
+    """Lambda's Invoke API for the template's functions, on the local server: how one function calls
+    another (the password reset hands its email to the mailer), as in AWS.
+
+    `POST /2015-03-31/functions/<name or ARN>/invocations` runs the function: with
+    `X-Amz-Invocation-Type: Event` in a thread of its own, answering 202 at once, else in the
+    request, answering its result. A request must be signed with the process's own credentials
+    (the functions', which are this run's own with the embedded DynamoDB), from this machine,
+    without an Origin: no web page can run a function.
+    """
+
+    PREFIX = "/2015-03-31/functions/"
+    SUFFIX = "/invocations"
+
+    def __init__(self, functions: Mapping[str, Any]):
+        self.functions = functions  # by logical id: objects with invoke(event, request_id)
+
+    @classmethod
+    def handles(cls, path: str) -> bool:
+        return path.startswith(cls.PREFIX) and path.endswith(cls.SUFFIX)
+
+    def handle(self, request: Any) -> Any:
+        from .gateway import Response
+
+        def answer(status: int, body: object) -> Response:
+            return Response(status, [("Content-Type", "application/json")], json.dumps(body).encode())
+
+        configured = settings.aws()
+        if not configured.access_key_id or not configured.secret_access_key:
+            return answer(403, {"Type": "User", "message": "no credentials to check the request's signature"})
+        credentials = LocalCredentials(configured.access_key_id, configured.secret_access_key)
+        url = request.path + (f"?{request.query}" if request.query else "")
+        reason = refusal("the local Lambda", request.method, url, request.header, request.body, credentials)
+        if reason is not None:
+            return answer(403, {"Type": "User", "message": reason})
+        name = unquote(request.path[len(self.PREFIX) : -len(self.SUFFIX)]).rpartition(":")[2]
+        function = self.functions.get(name)
+        if function is None:
+            return answer(404, {"Type": "User", "message": f"Function not found: {name}"})
+        try:
+            event = json.loads(request.body or b"{}")
+        except ValueError:
+            return answer(400, {"Type": "User", "message": "the payload is not JSON"})
+        if (request.header("X-Amz-Invocation-Type") or "RequestResponse") == "Event":
+            threading.Thread(target=self._run, args=(name, function, event), name=f"invoke-{name}", daemon=True).start()
+            return Response(202, [], b"")
+        try:
+            return answer(200, function.invoke(event))
+        except Exception as error:  # the function raised: Lambda answers 200 with the error object
+            return answer(200, {"errorMessage": str(error), "errorType": type(error).__name__})
+
+    @staticmethod
+    def _run(name: str, function: Any, event: object) -> None:
+        try:
+            function.invoke(event)
+        except Exception as error:
+            logging.getLogger("lambda_auth_cli").warning("%s failed: %s: %s", name, type(error).__name__, error)

@@ -21,10 +21,14 @@ from .server import LocalServer
 
 
 def start_functions(
-    app: template.Application, keys: JwksFile, functions: dict[str, LocalFunction], verbose: bool
+    app: template.Application,
+    keys: JwksFile,
+    functions: dict[str, LocalFunction],
+    verbose: bool,
+    lambda_endpoint: str | None = None,
 ) -> None:
     """The functions' environment set, then each function's cold start, now: an import error stops the command."""
-    environment, warnings = local_aws.function_environment(app, keys.path, verbose)
+    environment, warnings = local_aws.function_environment(app, keys.path, verbose, lambda_endpoint)
     for warning in warnings:
         logging.getLogger("lambda_auth_cli").warning(warning)
     local_aws.apply(environment)
@@ -129,7 +133,9 @@ def serve(args: argparse.Namespace) -> int:
         keys = JwksFile(args.jwks)
         created = keys.ensure()
         with local_aws.local_table() as table:
-            start_functions(app, keys, functions, args.verbose)
+            local_aws.outbox_path(keys.path).write_text("")  # this run's mail only
+            start_functions(app, keys, functions, args.verbose, _record_url(args.host, server.port))
+            server.lambda_api = local_aws.LambdaInvokeApi(functions)
             server.devtools, debug = devtools(args, server.port, server.gateway.base_path, keys)
             base_url = _url(args.host, server.port, server.gateway.base_path)
             # While it runs, `lambda-auth users` and `token` find its table from this record beside its key file.

@@ -23,6 +23,7 @@ from .gateway import MAX_PAYLOAD_BYTES, REQUEST_TOO_LARGE, Gateway, Request, Res
 
 if TYPE_CHECKING:
     from .devtools import DevTools
+    from .local_aws import LambdaInvokeApi
 
 AccessLog = Callable[[str], None]
 
@@ -47,6 +48,7 @@ class LocalServer:
         self.gateway = gateway
         self.access_log = access_log
         self.devtools: DevTools | None = None
+        self.lambda_api: LambdaInvokeApi | None = None
         self.socket = socket.create_server(address, family=socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
         config = uvicorn.Config(
             self._asgi, interface="asgi3", http="httptools", lifespan="off", log_config=None, access_log=False,
@@ -72,9 +74,12 @@ class LocalServer:
         self.socket.close()
 
     def answer(self, request: Request) -> Response:
-        # Run & Debug's routes sit outside the stage, where API Gateway has nothing.
+        # Run & Debug's routes, and Lambda's Invoke API, sit outside the stage, where API Gateway has nothing.
         if self.devtools is not None and self.devtools.handles(request.path):
             return self.devtools.handle(request)
+        if self.lambda_api is not None and self.lambda_api.handles(request.path):
+            response: Response = self.lambda_api.handle(request)
+            return response
         return self.gateway.handle(request)
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

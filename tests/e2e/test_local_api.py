@@ -143,7 +143,10 @@ def test_a_cors_preflight_answers_the_templates_headers_without_a_token(server: 
     assert reply.status == 200
     assert reply.headers["access-control-allow-origin"] == "*"
     assert reply.headers["access-control-allow-methods"] == "GET,POST,OPTIONS"
-    assert reply.headers["access-control-allow-headers"] == "Authorization,Content-Type"
+    assert (
+        reply.headers["access-control-allow-headers"]
+        == "Authorization,Content-Type,X-Xano-Authorization,X-Xano-Authorization-Only"
+    )
     assert reply.headers["access-control-max-age"] == "600"
 
 

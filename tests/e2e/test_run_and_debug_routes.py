@@ -166,7 +166,15 @@ def test_the_routes_are_not_in_the_deployed_api(server: RunningServer) -> None:
         reply = call(f"{server.base_url}{path}")  # under the stage, where API Gateway routes
         assert reply.status == 404 and reply.json()["code"] == "ERROR_CODE_NOT_FOUND"
     deployed = {method.resource_path for method in template.application().api.methods}
-    assert deployed == {"/auth/signup", "/auth/login", "/auth/me"}
+    assert deployed == {
+        "/auth/signup",
+        "/auth/login",
+        "/auth/me",
+        "/auth/logout",
+        "/auth/password",
+        "/auth/password-reset",
+        "/auth/password-reset/confirm",
+    }
     text = Path(ROOT / "template.yaml").read_text()
     assert "/_local" not in text and "/docs" not in text and "openapi.json" not in text
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from lambda_auth import authorizer, keys, tokens
+from lambda_auth import authorizer, keys, signin, tokens
+from lambda_auth.store import sessions
 from tests.conftest import event
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -22,12 +23,13 @@ def request(token: str) -> dict[str, Any]:
 def test_a_token_seen_before_is_answered_from_the_cache_with_the_same_policy(
     handlers: dict[str, Handler], decryptions: list[str]
 ) -> None:
-    token = tokens.issue(keys.current_store().get(), 4242, 3600, {"plan": "pro"})
+    token = signin.start(4242, {"plan": "pro"})
     first = handlers["authorizer"](request(token))
     again = handlers["authorizer"](request(token))
     assert again == first
     assert first["principalId"] == "4242"
-    assert first["context"] == {"userId": 4242, "extras": '{"plan":"pro"}'}
+    (session,) = sessions.of(4242)
+    assert first["context"] == {"userId": 4242, "sessionId": session.id, "extras": '{"plan":"pro"}'}
     assert decryptions == [token]
     assert token in authorizer.verified_tokens
 
@@ -35,7 +37,7 @@ def test_a_token_seen_before_is_answered_from_the_cache_with_the_same_policy(
 def test_a_token_in_the_query_string_shares_the_cache_with_the_header(
     handlers: dict[str, Handler], decryptions: list[str]
 ) -> None:
-    token = tokens.issue(keys.current_store().get(), 4343, 3600)
+    token = signin.start(4343)
     by_header = handlers["authorizer"](request(token))
     by_query = handlers["authorizer"](event("authorizer", headers={}, queryStringParameters={"authtoken": token}))
     assert by_query["principalId"] == by_header["principalId"] == "4343"

@@ -53,7 +53,7 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def secret(moto_endpoint: str) -> Secret:
-    """A JWK Set in a secret, and an IAM user of moto's allowed to read secrets."""
+    """A JWK Set in a secret, and an IAM user of moto's allowed to read secrets and use DynamoDB."""
     value = json.dumps({"keys": [new_key("from-secret")]})
     name = f"lambda-auth-keys-{uuid.uuid4().hex[:8]}"
     arn = boto3.client("secretsmanager", endpoint_url=moto_endpoint, region_name=REGION).create_secret(
@@ -67,7 +67,13 @@ def secret(moto_endpoint: str) -> Secret:
         PolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}],
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["secretsmanager:GetSecretValue", "dynamodb:*"],
+                        "Resource": "*",
+                    }
+                ],
             }
         ),
     )
@@ -232,17 +238,38 @@ _NEVER_IN_THE_AUTHORIZER = ("boto3", "botocore", "pynamodb", "aws_xray_sdk", "aw
 
 
 @pytest.mark.usefixtures("signatures_checked")
-def test_the_authorizer_answers_its_first_request_with_keys_from_the_secret_and_no_aws_sdk(secret: Secret) -> None:
+def test_the_authorizer_answers_its_first_request_with_keys_from_the_secret_and_no_aws_sdk(
+    secret: Secret, moto_endpoint: str
+) -> None:
+    # The token's session, live in the table the authorizer reads it from (as signup writes it).
+    table = f"users-{uuid.uuid4().hex[:8]}"
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id=secret.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=secret.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    dynamodb.create_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    session = {"created_at": {"N": "1"}, "expires_at": {"N": str(2**40)}}
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "sessions#42"}, "sessions": {"M": {"s1": {"M": session}}}})
     keys = parse_key_set(secret.value)
     event = json.loads((ROOT / "events" / "authorizer.json").read_text())
-    event["headers"]["Authorization"] = f"Bearer {tokens.issue(keys, 42, 3600)}"
+    event["headers"]["Authorization"] = f"Bearer {tokens.issue(keys, 42, 3600, session_id='s1')}"
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("AWS_", "AUTH_", "POWERTOOLS_", "PYTEST", "COV_"))
     }
     env.update(secret.env)
-    env.update({"AUTH_TABLE_NAME": "users", "AUTH_JWKS_SECRET_ARN": secret.arn})
+    env.update(
+        {"AUTH_TABLE_NAME": table, "AUTH_JWKS_SECRET_ARN": secret.arn, "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint}
+    )
     env["PYTHONPATH"] = str(ROOT / "layers" / "auth")  # where Lambda's /opt/python would be
     answer = subprocess.run(  # noqa: S603 - this interpreter, this repository's code
         [

@@ -94,7 +94,7 @@ def test_an_empty_variable_counts_as_unset() -> None:
     env = {"AUTH_TOKEN_TTL_SECONDS": "", "AUTH_CORS_ALLOW_ORIGIN": "", "AWS_ENDPOINT_URL_SECRETSMANAGER": ""}
     assert TokenSettings.from_environment(env).ttl_seconds == 86400
     assert ApiSettings.from_environment(env).cors_allow_origin == "*"
-    assert settings.AwsSettings.from_environment(env).secretsmanager_endpoint is None
+    assert settings.AwsSettings.from_environment(env).endpoint("secretsmanager") is None
 
 
 @pytest.fixture
@@ -145,9 +145,24 @@ def cold_start(function: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_authorizer_needs_the_keys_and_no_table() -> None:
-    assert cold_start("authorizer", **KEY_FILE).returncode == 0
-    assert "AUTH_JWKS_FILE" in cold_start("authorizer").stderr
+def test_the_authorizer_needs_the_keys_and_the_table_of_sessions() -> None:
+    assert cold_start("authorizer", AUTH_TABLE_NAME="users", **KEY_FILE).returncode == 0
+    assert "AUTH_JWKS_FILE" in cold_start("authorizer", AUTH_TABLE_NAME="users").stderr
+    assert "AUTH_TABLE_NAME" in cold_start("authorizer", **KEY_FILE).stderr
+
+
+def test_logout_needs_the_table_and_no_keys() -> None:
+    assert cold_start("logout", AUTH_TABLE_NAME="users").returncode == 0
+    assert "AUTH_TABLE_NAME" in cold_start("logout").stderr
+
+
+def test_the_reset_request_needs_the_mailer_and_the_mailer_a_way_to_mail() -> None:
+    assert cold_start("password_reset", AUTH_TABLE_NAME="users", AUTH_RESET_MAILER="mailer").returncode == 0
+    assert "AUTH_RESET_MAILER" in cold_start("password_reset", AUTH_TABLE_NAME="users").stderr
+    assert (
+        cold_start("password_reset_mailer", AUTH_TABLE_NAME="users", AUTH_MAIL_SENDER="a@example.com").returncode == 0
+    )
+    assert "AUTH_MAIL_SENDER" in cold_start("password_reset_mailer", AUTH_TABLE_NAME="users").stderr
 
 
 def test_me_needs_the_table_and_no_keys() -> None:
@@ -155,8 +170,8 @@ def test_me_needs_the_table_and_no_keys() -> None:
     assert "AUTH_TABLE_NAME" in cold_start("me").stderr
 
 
-@pytest.mark.parametrize("function", ["signup", "login"])
-def test_signup_and_login_need_the_table_and_the_keys(function: str) -> None:
+@pytest.mark.parametrize("function", ["signup", "login", "password", "password_reset_confirm"])
+def test_the_routes_that_issue_tokens_need_the_table_and_the_keys(function: str) -> None:
     assert cold_start(function, AUTH_TABLE_NAME="users", **KEY_FILE).returncode == 0
     assert "AUTH_TABLE_NAME" in cold_start(function, **KEY_FILE).stderr
     assert "AUTH_JWKS_FILE" in cold_start(function, AUTH_TABLE_NAME="users").stderr

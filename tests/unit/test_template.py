@@ -14,6 +14,7 @@ from jwcrypto.common import base64url_decode
 from lambda_auth import api, tokens
 from lambda_auth.errors import AccessDenied, AuthError, NotFound, TooManyRequests, Unauthorized
 from lambda_auth.keys import KEY_BYTES, KeySetError, parse_key_set
+from lambda_auth.store import layout
 from lambda_auth.store.attempts import AttemptItem
 from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, load, translate
 
@@ -23,8 +24,15 @@ FUNCTIONS = {
     "SignupFunction": ("signup", "/auth/signup", "post"),
     "LoginFunction": ("login", "/auth/login", "post"),
     "MeFunction": ("me", "/auth/me", "get"),
+    "LogoutFunction": ("logout", "/auth/logout", "post"),
+    "PasswordChangeFunction": ("password", "/auth/password", "post"),
+    "PasswordResetFunction": ("password_reset", "/auth/password-reset", "post"),
+    "PasswordResetConfirmFunction": ("password_reset_confirm", "/auth/password-reset/confirm", "post"),
+    "PasswordResetMailerFunction": ("password_reset_mailer", None, None),
     "AuthorizerFunction": ("authorizer", None, None),
 }
+# The routes that take a token: the authorizer runs before them.
+AUTHORIZED = {"/auth/me", "/auth/logout", "/auth/password"}
 AUTHORIZER = "TokenAuthorizer"
 CORS_ORIGIN = {"Fn::Sub": "'${CorsAllowOrigin}'"}
 TABLE_ARN = {"Fn::GetAtt": ["UsersTable", "Arn"]}
@@ -168,16 +176,19 @@ def test_authorizer_is_a_request_authorizer_with_no_identity_sources_and_no_cach
     assert authorizer["Identity"] == {"ReauthorizeEvery": 0}
 
 
-def test_only_the_me_route_names_the_authorizer(resources: dict[str, Any]) -> None:
+def test_only_the_routes_that_take_a_token_name_the_authorizer(resources: dict[str, Any]) -> None:
     for name, (_, path, _) in FUNCTIONS.items():
         for event in resources[name]["Properties"].get("Events", {}).values():
-            expected = {"Authorizer": AUTHORIZER} if path == "/auth/me" else None
+            expected = {"Authorizer": AUTHORIZER} if path in AUTHORIZED else None
             assert event["Properties"].get("Auth") == expected
 
 
-def test_translated_api_secures_get_me_only(swagger: dict[str, Any]) -> None:
-    assert swagger["paths"]["/auth/me"]["get"]["security"] == [{AUTHORIZER: []}]
-    for path, method in (("/auth/signup", "post"), ("/auth/login", "post")):
+def test_translated_api_secures_the_routes_that_take_a_token_only(swagger: dict[str, Any]) -> None:
+    for path in AUTHORIZED:
+        for method in set(swagger["paths"][path]) - {"options"}:
+            assert swagger["paths"][path][method]["security"] == [{AUTHORIZER: []}]
+    public = [(path, method) for _, path, method in FUNCTIONS.values() if path and path not in AUTHORIZED]
+    for path, method in public:
         assert "security" not in swagger["paths"][path][method]
 
 
@@ -311,7 +322,13 @@ def test_default_5xx_is_the_functions_fatal_body(template: dict[str, Any], trans
 def grants(translated: dict[str, Any], function: str) -> set[tuple[str, str]]:
     """(action, resource) pairs a function's role allows with every parameter at its default;
     resources named, or dumped when unknown. (The KMS grants a key adds: test_template_production.py.)"""
-    known = {json.dumps(TABLE_ARN): "UsersTable", json.dumps(SECRET_ARN): "TokenKeys"}
+    mailer = {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${functionName}*",
+            {"functionName": {"Ref": "PasswordResetMailerFunction"}},
+        ]
+    }
+    known = {json.dumps(TABLE_ARN): "UsersTable", json.dumps(SECRET_ARN): "TokenKeys", json.dumps(mailer): "the mailer"}
     role = render(translated)["Resources"][f"{function}Role"]["Properties"]
     pairs: set[tuple[str, str]] = set()
     for policy in role.get("Policies", []):
@@ -344,13 +361,66 @@ def grants(translated: dict[str, Any], function: str) -> set[tuple[str, str]]:
             },
         ),
         ("MeFunction", {("dynamodb:GetItem", "UsersTable")}),
-        ("AuthorizerFunction", {("secretsmanager:GetSecretValue", "TokenKeys")}),
+        (
+            "LogoutFunction",
+            {
+                ("dynamodb:GetItem", "UsersTable"),  # the session kept by a logout of the others
+                ("dynamodb:UpdateItem", "UsersTable"),
+                ("dynamodb:DeleteItem", "UsersTable"),  # a global logout
+            },
+        ),
+        (
+            "PasswordChangeFunction",
+            {
+                ("dynamodb:GetItem", "UsersTable"),
+                (
+                    "dynamodb:UpdateItem",
+                    "UsersTable",
+                ),  # the login limits, the password and sessions, in one transaction
+                ("dynamodb:DeleteItem", "UsersTable"),  # the email's failures cleared, as by a login
+                ("secretsmanager:GetSecretValue", "TokenKeys"),
+            },
+        ),
+        ("PasswordResetFunction", {("dynamodb:UpdateItem", "UsersTable"), ("lambda:InvokeFunction", "the mailer")}),
+        (
+            "PasswordResetMailerFunction",
+            {("dynamodb:GetItem", "UsersTable"), ("dynamodb:PutItem", "UsersTable"), ("ses:SendEmail", '"*"')},
+        ),
+        (
+            "PasswordResetConfirmFunction",
+            {
+                ("dynamodb:UpdateItem", "UsersTable"),  # the code's checks, the limit and the password
+                ("dynamodb:PutItem", "UsersTable"),  # the one new session
+                ("dynamodb:DeleteItem", "UsersTable"),  # the code, spent or burnt
+                ("secretsmanager:GetSecretValue", "TokenKeys"),
+            },
+        ),
+        ("AuthorizerFunction", {("dynamodb:GetItem", "UsersTable"), ("secretsmanager:GetSecretValue", "TokenKeys")}),
     ],
 )
 def test_each_function_may_do_exactly_what_its_route_needs(
     translated: dict[str, Any], function: str, expected: set[tuple[str, str]]
 ) -> None:
     assert grants(translated, function) == expected
+
+
+def statements(translated: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = render(translated)["Resources"][f"{function}Role"]["Properties"]
+    return [statement for policy in role.get("Policies", []) for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_the_authorizer_reads_sessions_and_no_other_item(translated: dict[str, Any]) -> None:
+    (reads,) = [s for s in statements(translated, "AuthorizerFunction") if s["Action"] == "dynamodb:GetItem"]
+    assert reads["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["sessions#*"]}}
+    assert all(
+        prefix.startswith(layout.sessions(0)[:-1])
+        for prefix in reads["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    )
+
+
+def test_the_mailer_sends_from_the_configured_sender_only(translated: dict[str, Any]) -> None:
+    (sends,) = [s for s in statements(translated, "PasswordResetMailerFunction") if s["Action"] == "ses:SendEmail"]
+    assert sends["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "MailSenderAddress"}}}
 
 
 def test_roles_add_only_logging_and_tracing_managed_policies(translated: dict[str, Any]) -> None:

@@ -15,12 +15,23 @@ from lambda_auth_cli.template import PROJECT_ROOT, application, load
 
 from .rendering import created_after, failed_rules, of_type, render, translated
 
-FUNCTIONS = ("SignupFunction", "LoginFunction", "MeFunction", "AuthorizerFunction")
-HTTP_FUNCTIONS = FUNCTIONS[:3]
+LIFECYCLE_FUNCTIONS = (
+    "LogoutFunction",
+    "PasswordChangeFunction",
+    "PasswordResetFunction",
+    "PasswordResetMailerFunction",
+    "PasswordResetConfirmFunction",
+)
+FUNCTIONS = ("SignupFunction", "LoginFunction", "MeFunction", "AuthorizerFunction", *LIFECYCLE_FUNCTIONS)
+HTTP_FUNCTIONS = ("SignupFunction", "LoginFunction", "MeFunction")
 ROUTES = {
     "SignupFunction": ("/auth/signup", "POST"),
     "LoginFunction": ("/auth/login", "POST"),
     "MeFunction": ("/auth/me", "GET"),
+    "LogoutFunction": ("/auth/logout", "POST"),
+    "PasswordChangeFunction": ("/auth/password", "POST"),
+    "PasswordResetFunction": ("/auth/password-reset", "POST"),
+    "PasswordResetConfirmFunction": ("/auth/password-reset/confirm", "POST"),
 }
 STAGE = "AuthApiStage"
 
@@ -29,7 +40,7 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:on-call"
 WEB_ACL = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/lambda-auth/a1b2c3d4-5678-90ab-cdef-000000000000"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 ZONE = "Z0123456789ABCDEFGHIJ"
-RESERVED = {"SignupFunction": 20, "LoginFunction": 50, "MeFunction": 100, "AuthorizerFunction": 100}
+RESERVED = {"SignupFunction": 20, "LoginFunction": 50, "MeFunction": 100, "AuthorizerFunction": 100, "Lifecycle": 10}
 
 # Every optional parameter set (the same values README's "Production checklist" builds with).
 ALL_SET: dict[str, object] = {
@@ -44,6 +55,7 @@ ALL_SET: dict[str, object] = {
     "LoginReservedConcurrency": RESERVED["LoginFunction"],
     "MeReservedConcurrency": RESERVED["MeFunction"],
     "AuthorizerReservedConcurrency": RESERVED["AuthorizerFunction"],
+    "LifecycleReservedConcurrency": RESERVED["Lifecycle"],
     "LogRetentionDays": 90,
     "SetApiGatewayLogRole": "false",
 }
@@ -183,7 +195,8 @@ def test_all_set_associates_the_web_acl_with_the_stage(all_set: dict[str, Any]) 
 
 
 def test_all_set_reserves_each_functions_concurrency(all_set: dict[str, Any]) -> None:
-    for name, parameter in zip(FUNCTIONS, ("Signup", "Login", "Me", "Authorizer"), strict=True):
+    parameters = ("Signup", "Login", "Me", "Authorizer", *("Lifecycle" for _ in LIFECYCLE_FUNCTIONS))
+    for name, parameter in zip(FUNCTIONS, parameters, strict=True):
         assert props(all_set, name)["ReservedConcurrentExecutions"] == {"Ref": f"{parameter}ReservedConcurrency"}
 
 
@@ -239,7 +252,12 @@ THROUGH_SECRETS_MANAGER = {
         ("SignupFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER]),
         ("LoginFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER]),
         ("MeFunction", [THROUGH_DYNAMODB]),
-        ("AuthorizerFunction", [THROUGH_SECRETS_MANAGER]),
+        ("AuthorizerFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER]),
+        ("LogoutFunction", [THROUGH_DYNAMODB]),
+        ("PasswordChangeFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER]),
+        ("PasswordResetFunction", [THROUGH_DYNAMODB]),
+        ("PasswordResetMailerFunction", [THROUGH_DYNAMODB]),
+        ("PasswordResetConfirmFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER]),
     ],
 )
 def test_with_a_key_each_role_may_only_decrypt_with_it_through_the_services_it_uses(

@@ -98,6 +98,11 @@ def body(event: Event) -> dict[str, Any]:
     return json_object(raw)
 
 
+def optional_body(event: Event) -> dict[str, Any]:
+    """The request body as a JSON object, `{}` when there is none, or an `InputError`."""
+    return body(event) if event.get("body") not in (None, "") else {}
+
+
 def source_ip(event: Event) -> str | None:
     """The client's address as API Gateway saw it (requestContext.identity.sourceIp)."""
     identity = (event.get("requestContext") or {}).get("identity") or {}
@@ -105,10 +110,22 @@ def source_ip(event: Event) -> str | None:
     return str(address) if address else None
 
 
+def _authorizer(event: Event) -> dict[str, Any]:
+    context: dict[str, Any] = (event.get("requestContext") or {}).get("authorizer") or {}
+    return context
+
+
 def authorized_user_id(event: Event) -> int:
     """The user id the authorizer put in the request context (API Gateway passes it as text)."""
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    principal = str(authorizer.get("principalId", ""))
+    principal = str(_authorizer(event).get("principalId", ""))
     if not (principal.isascii() and principal.isdigit()) or int(principal) <= 0:
         raise Unauthorized("no authorized principal in the request context")
     return int(principal)
+
+
+def authorized_session_id(event: Event) -> str:
+    """The id of the session the authorizer found the token in (its context's `sessionId`)."""
+    session_id = str(_authorizer(event).get("sessionId") or "")
+    if not session_id:
+        raise Unauthorized("no authorized session in the request context")
+    return session_id

@@ -71,4 +71,5 @@ class TooManyRequests(AuthError):
 
 
 INVALID_CREDENTIALS = "Invalid Credentials."
+INVALID_CODE = "Invalid or expired code."
 ACCOUNT_IN_USE = "This account is already in use."

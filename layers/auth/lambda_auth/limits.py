@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import TooManyRequests
-from .store import attempts
+from .store import attempts, layout
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Limit:
     window_seconds: int
 
     def key(self, subject: str) -> str:
-        return f"limit#{self.name}#{subject}"
+        return layout.attempts(self.name, subject)
 
 
 Check = tuple[Limit, str]  # a limit and the subject it counts

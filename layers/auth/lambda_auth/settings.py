@@ -37,7 +37,7 @@ def _required(env: Environment, name: str, meaning: str) -> str:
     return value
 
 
-def _integer(env: Environment, name: str, default: int) -> int:
+def _integer(env: Environment, name: str, default: int, minimum: int = 1) -> int:
     raw = _text(env, name)
     if raw is None:
         return default
@@ -45,8 +45,8 @@ def _integer(env: Environment, name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, not {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be {'positive' if minimum == 1 else f'at least {minimum}'}, not {value}")
     return value
 
 
@@ -92,13 +92,16 @@ class TokenSettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """The brute-force limits of login and signup."""
+    """The brute-force limits of login (and the password checks that count with it), signup and reset."""
 
     login_max_failures_per_email: int
     login_max_failures_per_ip: int
     login_window_seconds: int
     signup_max_per_ip: int
     signup_window_seconds: int
+    reset_max_per_email: int = 5
+    reset_max_per_ip: int = 20
+    reset_window_seconds: int = 3600
 
     @classmethod
     def from_environment(cls, env: Environment) -> LimitSettings:
@@ -108,7 +111,53 @@ class LimitSettings:
             login_window_seconds=_integer(env, "AUTH_LOGIN_WINDOW_SECONDS", 900),
             signup_max_per_ip=_integer(env, "AUTH_SIGNUP_MAX_PER_IP", 20),
             signup_window_seconds=_integer(env, "AUTH_SIGNUP_WINDOW_SECONDS", 3600),
+            reset_max_per_email=_integer(env, "AUTH_RESET_MAX_PER_EMAIL", 5),
+            reset_max_per_ip=_integer(env, "AUTH_RESET_MAX_PER_IP", 20),
+            reset_window_seconds=_integer(env, "AUTH_RESET_WINDOW_SECONDS", 3600),
         )
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How long the authorizer may trust a session it found live before it looks again (0: every request)."""
+
+    check_seconds: int
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> SessionSettings:
+        return cls(check_seconds=_integer(env, "AUTH_SESSION_CHECK_SECONDS", 10, minimum=0))
+
+
+@dataclass(frozen=True)
+class ResetSettings:
+    """Password reset: how long a code lives, and the function that mails it (the request hands over to it)."""
+
+    code_ttl_seconds: int
+    mailer: str | None  # a Lambda function's name or ARN; required only where a reset is requested
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> ResetSettings:
+        return cls(_integer(env, "AUTH_RESET_CODE_TTL_SECONDS", 900), _text(env, "AUTH_RESET_MAILER"))
+
+    def required_mailer(self) -> str:
+        if not self.mailer:
+            raise SettingsError("AUTH_RESET_MAILER is not set: it names the function that mails reset codes")
+        return self.mailer
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Where email goes: from a sender through Amazon SES, or, locally, into an outbox file."""
+
+    sender: str | None
+    outbox: str | None
+
+    @classmethod
+    def from_environment(cls, env: Environment) -> MailSettings:
+        sender, outbox = _text(env, "AUTH_MAIL_SENDER"), _text(env, "AUTH_MAIL_OUTBOX")
+        if not sender and not outbox:
+            raise SettingsError("neither AUTH_MAIL_SENDER nor AUTH_MAIL_OUTBOX is set: one must say where mail goes")
+        return cls(sender, outbox)
 
 
 @dataclass(frozen=True)
@@ -139,25 +188,33 @@ class ObservabilitySettings:
 
 @dataclass(frozen=True)
 class AwsSettings:
-    """What the standard-library Secrets Manager client needs: Lambda's region, credentials and
-    boto3's endpoint overrides. (DynamoDB's client, botocore, reads the same variables itself.)"""
+    """What the layer's standard-library AWS client needs: Lambda's region and credentials, and
+    boto3's endpoint overrides. (DynamoDB's client in the store, botocore, reads them itself.)"""
 
     region: str | None
-    secretsmanager_endpoint: str | None
     access_key_id: str | None
     # Out of repr, so that no traceback or log line can show them.
     secret_access_key: str | None = field(repr=False)
     session_token: str | None = field(repr=False)
+    endpoints: dict[str, str] = field(default_factory=dict)  # by service, e.g. "dynamodb"; "" for every service
+
+    SERVICES = ("dynamodb", "lambda", "secretsmanager", "sesv2")
 
     @classmethod
     def from_environment(cls, env: Environment) -> AwsSettings:
+        endpoints = {service: _text(env, f"AWS_ENDPOINT_URL_{service.upper()}") for service in cls.SERVICES}
+        endpoints[""] = _text(env, "AWS_ENDPOINT_URL")
         return cls(
             region=_text(env, "AWS_REGION") or _text(env, "AWS_DEFAULT_REGION"),
-            secretsmanager_endpoint=_text(env, "AWS_ENDPOINT_URL_SECRETSMANAGER") or _text(env, "AWS_ENDPOINT_URL"),
             access_key_id=_text(env, "AWS_ACCESS_KEY_ID"),
             secret_access_key=_text(env, "AWS_SECRET_ACCESS_KEY"),
             session_token=_text(env, "AWS_SESSION_TOKEN"),
+            endpoints={service: url for service, url in endpoints.items() if url},
         )
+
+    def endpoint(self, service: str) -> str | None:
+        """boto3's endpoint override for `service` (AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL), if any."""
+        return self.endpoints.get(service) or self.endpoints.get("")
 
 
 _Group = TypeVar("_Group")
@@ -179,6 +236,9 @@ table = _once(TableSettings.from_environment)
 keys = _once(KeySettings.from_environment)
 tokens = _once(TokenSettings.from_environment)
 limits = _once(LimitSettings.from_environment)
+sessions = _once(SessionSettings.from_environment)
+password_reset = _once(ResetSettings.from_environment)
+mail = _once(MailSettings.from_environment)
 api = _once(ApiSettings.from_environment)
 observability = _once(ObservabilitySettings.from_environment)
 aws = _once(AwsSettings.from_environment)

@@ -41,14 +41,25 @@ class Claims:
     issued_at: int
     expires_at: int
     extras: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None  # the `sid` claim: the sign-in session the token belongs to
 
 
 def issue(
-    keys: KeySet, user_id: int, ttl_seconds: int, extras: dict[str, Any] | None = None, now: float | None = None
+    keys: KeySet,
+    user_id: int,
+    ttl_seconds: int,
+    extras: dict[str, Any] | None = None,
+    now: float | None = None,
+    session_id: str | None = None,
 ) -> str:
-    """Encrypt a token for `user_id` that expires `ttl_seconds` from now, with the key that issues now."""
+    """Encrypt a token for `user_id` that expires `ttl_seconds` from now, with the key that issues now.
+
+    Xano's claims (`id`, `extras`, `iat`, `exp`), and `sid` naming the token's session.
+    """
     issued_at = int(time.time() if now is None else now)
-    claims = {"id": user_id, "extras": extras or {}, "iat": issued_at, "exp": issued_at + ttl_seconds}
+    claims: dict[str, Any] = {"id": user_id, "extras": extras or {}, "iat": issued_at, "exp": issued_at + ttl_seconds}
+    if session_id is not None:
+        claims["sid"] = session_id
     kid = keys.issuing_kid(issued_at)
     header = {"alg": ALG, "enc": ENC, "kid": kid}
     token = jwe.JWE(
@@ -212,6 +223,9 @@ def _checked_claims(claims: object, now: float) -> tuple[Claims, float]:
         raise Unauthorized("iat or exp is not an integer")
     if not isinstance(extras, dict):
         raise Unauthorized("extras is not an object")
+    session_id = claims.get("sid")
+    if session_id is not None and (not isinstance(session_id, str) or not session_id):
+        raise Unauthorized("sid is not a session id")
     if expires_at <= now:
         raise Unauthorized("expired")
     if issued_at > now + CLOCK_LEEWAY_SECONDS:
@@ -221,4 +235,5 @@ def _checked_claims(claims: object, now: float) -> tuple[Claims, float]:
         raise Unauthorized("not yet valid")
     earliest = issued_at if not_before is None else max(issued_at, not_before)
     valid_from = earliest - CLOCK_LEEWAY_SECONDS
-    return Claims(user_id=user_id, issued_at=issued_at, expires_at=expires_at, extras=extras), valid_from
+    claimed = Claims(user_id=user_id, issued_at=issued_at, expires_at=expires_at, extras=extras, session_id=session_id)
+    return claimed, valid_from

@@ -36,6 +36,23 @@ class LoginInput:
     password: str
 
 
+@dataclass(frozen=True)
+class PasswordChangeInput:
+    current_password: str
+    new_password: str
+
+
+@dataclass(frozen=True)
+class ResetConfirmInput:
+    email: str
+    code: str
+    new_password: str
+
+
+LOGOUT_SCOPES = ("local", "others", "global")
+MAX_CODE_LENGTH = 64
+
+
 def json_object(body: str | bytes | None) -> dict[str, Any]:
     """Parse a request body that must be a JSON object of bounded size."""
     if body is None or body == "" or body == b"":
@@ -87,10 +104,26 @@ def _email(document: dict[str, Any]) -> str:
     return email
 
 
-def _password(document: dict[str, Any]) -> str:
-    password = _text(document, "password", required=True, max_length=MAX_PASSWORD_LENGTH)
+def _password(document: dict[str, Any], param: str = "password") -> str:
+    password = _text(document, param, required=True, max_length=MAX_PASSWORD_LENGTH)
     if not password:
-        raise InputError("Missing param: password", "password")
+        raise InputError(f"Missing param: {param}", param)
+    return password
+
+
+def _new_password(document: dict[str, Any], param: str) -> str:
+    """A password a user chooses: at least MIN_PASSWORD_LENGTH characters, a letter and a digit."""
+    password = _password(document, param)
+    if (
+        len(password) < MIN_PASSWORD_LENGTH
+        or not any(char.isalpha() for char in password)
+        or not any(char.isdigit() for char in password)
+    ):
+        raise InputError(
+            f"Invalid value for param: {param}. It needs at least {MIN_PASSWORD_LENGTH} characters, "
+            "with at least one letter and one number.",
+            param,
+        )
     return password
 
 
@@ -98,20 +131,36 @@ def signup_input(document: dict[str, Any]) -> SignupInput:
     """Check a signup body: a valid email, a password meeting the policy, an optional name."""
     name = _text(document, "name", required=False, max_length=MAX_NAME_LENGTH)
     email = _email(document)
-    password = _password(document)
-    if (
-        len(password) < MIN_PASSWORD_LENGTH
-        or not any(char.isalpha() for char in password)
-        or not any(char.isdigit() for char in password)
-    ):
-        raise InputError(
-            f"Invalid value for param: password. It needs at least {MIN_PASSWORD_LENGTH} characters, "
-            "with at least one letter and one number.",
-            "password",
-        )
-    return SignupInput(email=email, password=password, name=name)
+    return SignupInput(email=email, password=_new_password(document, "password"), name=name)
 
 
 def login_input(document: dict[str, Any]) -> LoginInput:
     """Check a login body: an email and a password. The signup policy is not applied here."""
     return LoginInput(email=_email(document), password=_password(document))
+
+
+def logout_input(document: dict[str, Any]) -> str:
+    """Check a logout body: an optional scope, `local` (this session) by default."""
+    scope = _text(document, "scope", required=False, max_length=16) or "local"
+    if scope not in LOGOUT_SCOPES:
+        raise InputError(f"Invalid value for param: scope. It is one of {', '.join(LOGOUT_SCOPES)}.", "scope")
+    return scope
+
+
+def password_change_input(document: dict[str, Any]) -> PasswordChangeInput:
+    """Check a password change: the current password, and a new one meeting the signup policy."""
+    return PasswordChangeInput(_password(document, "current_password"), _new_password(document, "new_password"))
+
+
+def reset_request_input(document: dict[str, Any]) -> str:
+    """Check a password reset request: a valid email, in its normal form."""
+    return _email(document)
+
+
+def reset_confirm_input(document: dict[str, Any]) -> ResetConfirmInput:
+    """Check a reset confirmation: the email, the code it was sent, and a new password meeting the policy."""
+    email = _email(document)
+    code = _text(document, "code", required=True, max_length=MAX_CODE_LENGTH).strip()
+    if not code:
+        raise InputError("Missing param: code", "code")
+    return ResetConfirmInput(email, code, _new_password(document, "new_password"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from pynamodb.attributes import UnicodeAttribute
 from pynamodb.connection import Connection, TableConnection
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from .. import settings
 
@@ -100,6 +102,11 @@ class TableModel(Model):
 def connection() -> Connection:
     """The models' connection, for transactions."""
     return TableModel._get_connection().connection
+
+
+def transaction() -> TransactWrite:
+    """A write of several items, all or none; its request token makes a retried commit idempotent."""
+    return TransactWrite(connection=connection(), client_request_token=str(uuid.uuid4()))
 
 
 def condition_failed(error: PynamoDBException) -> bool:

@@ -7,7 +7,6 @@ signups, and a failed signup leaves no half-created user.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,7 +14,8 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from .table import TableModel, connection
+from . import layout, table
+from .table import TableModel
 
 
 class EmailInUse(Exception):
@@ -52,17 +52,9 @@ class CounterItem(TableModel):
     value = NumberAttribute(default=0)
 
 
-def _profile_key(user_id: int) -> str:
-    return f"user#{user_id}"
-
-
-def _credential_key(email: str) -> str:
-    return f"email#{email}"
-
-
 def _next_user_id() -> int:
     # An atomic counter: ids are unique and never reused; a failed signup leaves a gap.
-    counter = CounterItem(pk="counter#user")
+    counter = CounterItem(pk=layout.USER_COUNTER)
     counter.update(actions=[CounterItem.value.add(1)])
     return int(counter.value)
 
@@ -70,11 +62,10 @@ def _next_user_id() -> int:
 def create_user(email: str, name: str, password_hash: str, created_at: int) -> User:
     """Store a new user; raise `EmailInUse` when `email` already has one. Both items or neither."""
     user = User(id=_next_user_id(), email=email, name=name, created_at=created_at)
-    profile = ProfileItem(pk=_profile_key(user.id), id=user.id, email=email, name=name, created_at=created_at)
-    credentials = CredentialItem(pk=_credential_key(email), user_id=user.id, password_hash=password_hash)
+    profile = ProfileItem(pk=layout.profile(user.id), id=user.id, email=email, name=name, created_at=created_at)
+    credentials = CredentialItem(pk=layout.credentials(email), user_id=user.id, password_hash=password_hash)
     try:
-        # The request token makes a retried commit idempotent instead of a false conflict.
-        with TransactWrite(connection=connection(), client_request_token=str(uuid.uuid4())) as transaction:
+        with table.transaction() as transaction:
             transaction.save(credentials, condition=CredentialItem.pk.does_not_exist())
             transaction.save(profile, condition=ProfileItem.pk.does_not_exist())
     except TransactWriteError as error:
@@ -88,7 +79,7 @@ def create_user(email: str, name: str, password_hash: str, created_at: int) -> U
 def get_credentials(email: str) -> Credentials | None:
     """The id and password hash of the user with `email`, or None."""
     try:
-        item = CredentialItem.get(_credential_key(email), consistent_read=True)
+        item = CredentialItem.get(layout.credentials(email), consistent_read=True)
     except DoesNotExist:
         return None
     return Credentials(user_id=int(item.user_id), password_hash=item.password_hash)
@@ -97,7 +88,7 @@ def get_credentials(email: str) -> Credentials | None:
 def get_user(user_id: int) -> User | None:
     """The profile of user `user_id`, or None."""
     try:
-        item = ProfileItem.get(_profile_key(user_id), consistent_read=True)
+        item = ProfileItem.get(layout.profile(user_id), consistent_read=True)
     except DoesNotExist:
         return None
     return _user(item)
@@ -126,7 +117,7 @@ def list_users(search: str = "", limit: int = 50, progress: Callable[[int], None
     """
     if limit < 1:
         raise ValueError("limit must be positive")
-    condition = ProfileItem.pk.startswith("user#")  # profiles only, not credentials, counters or limits
+    condition = ProfileItem.pk.startswith(layout.PROFILE_PREFIX)  # profiles only, no other kind of item
     if search.strip():
         condition &= ProfileItem.email.contains(search.strip().lower())
     pages = ProfileItem.scan(condition, page_size=SCAN_PAGE_SIZE).page_iter
@@ -143,9 +134,18 @@ def list_users(search: str = "", limit: int = 50, progress: Callable[[int], None
     return sorted(found, key=lambda user: user.id)
 
 
+def set_password(transaction: TransactWrite, email: str, user_id: int, password_hash: str) -> None:
+    """In `transaction`: store a new password hash, on condition that `email` still belongs to `user_id`."""
+    transaction.update(
+        CredentialItem(pk=layout.credentials(email)),
+        actions=[CredentialItem.password_hash.set(password_hash)],
+        condition=CredentialItem.user_id == user_id,
+    )
+
+
 def replace_password_hash(email: str, user_id: int, password_hash: str) -> None:
     """Store a new hash for the same password (a re-hash), only if `email` still belongs to `user_id`."""
-    item = CredentialItem(pk=_credential_key(email))
+    item = CredentialItem(pk=layout.credentials(email))
     item.update(
         actions=[CredentialItem.password_hash.set(password_hash)],
         condition=CredentialItem.user_id == user_id,

@@ -1,5 +1,5 @@
-"""The standard-library Secrets Manager client: Signature Version 4 against AWS's own
-published examples and against botocore's signer, and where it sends its request."""
+"""The standard-library AWS client (and the secret read through it): Signature Version 4
+against AWS's own published examples and against botocore's signer, and where it sends its request."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
+from lambda_auth import aws as aws_client
 from lambda_auth import secretsmanager
-from lambda_auth.secretsmanager import Credentials, SecretsManagerError
+from lambda_auth.aws import AwsError, Credentials
+from lambda_auth.secretsmanager import SecretsManagerError
 from lambda_auth.settings import AwsSettings
 
 aws = AwsSettings.from_environment
@@ -38,12 +40,10 @@ def unsigned(headers: dict[str, str]) -> dict[str, str]:
 
 
 def test_get_vanilla_signs_as_the_aws_test_suite_says() -> None:
-    headers = secretsmanager.sign(
+    headers = aws_client.sign(
         "GET", "https://example.amazonaws.com/", {}, b"", EXAMPLE, "us-east-1", "service", EXAMPLE_DATE
     )
-    request, _ = secretsmanager.canonical_request(
-        "GET", "https://example.amazonaws.com/", unsigned(headers), EMPTY_SHA256
-    )
+    request, _ = aws_client.canonical_request("GET", "https://example.amazonaws.com/", unsigned(headers), EMPTY_SHA256)
     assert request == (
         "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" + EMPTY_SHA256
     )
@@ -56,14 +56,14 @@ def test_get_vanilla_signs_as_the_aws_test_suite_says() -> None:
 
 
 def test_post_vanilla_signs_as_the_aws_test_suite_says() -> None:
-    headers = secretsmanager.sign(
+    headers = aws_client.sign(
         "POST", "https://example.amazonaws.com/", {}, b"", EXAMPLE, "us-east-1", "service", EXAMPLE_DATE
     )
     assert signature(headers) == "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
 
 
 def test_query_parameters_are_signed_in_sorted_order_as_the_aws_test_suite_says() -> None:
-    headers = secretsmanager.sign(
+    headers = aws_client.sign(
         "GET",
         "https://example.amazonaws.com/?Param2=value2&Param1=value1",
         {},
@@ -79,11 +79,11 @@ def test_query_parameters_are_signed_in_sorted_order_as_the_aws_test_suite_says(
 def test_the_iam_list_users_example_of_the_aws_documentation_signs_as_documented() -> None:
     url = "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08"
     content_type = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-    assert secretsmanager.signing_key(EXAMPLE.secret_access_key, "20150830", "us-east-1", "iam").hex() == (
+    assert aws_client.signing_key(EXAMPLE.secret_access_key, "20150830", "us-east-1", "iam").hex() == (
         "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
     )
-    headers = secretsmanager.sign("GET", url, content_type, b"", EXAMPLE, "us-east-1", "iam", EXAMPLE_DATE)
-    request, _ = secretsmanager.canonical_request("GET", url, unsigned(headers), EMPTY_SHA256)
+    headers = aws_client.sign("GET", url, content_type, b"", EXAMPLE, "us-east-1", "iam", EXAMPLE_DATE)
+    request, _ = aws_client.canonical_request("GET", url, unsigned(headers), EMPTY_SHA256)
     assert hashlib.sha256(request.encode()).hexdigest() == (
         "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
     )
@@ -106,7 +106,7 @@ def test_a_get_secret_value_request_is_signed_as_botocore_signs_it(
     url = "https://secretsmanager.eu-west-1.amazonaws.com/"
     body = json.dumps({"SecretId": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys-AbCdEf"}).encode()
     target = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "secretsmanager.GetSecretValue"}
-    ours = secretsmanager.sign("POST", url, target, body, credentials, "eu-west-1", "secretsmanager", EXAMPLE_DATE)
+    ours = aws_client.sign("POST", url, target, body, credentials, "eu-west-1", "secretsmanager", EXAMPLE_DATE)
 
     reference = AWSRequest(method="POST", url=url, data=body, headers=target)
     botocore_credentials = BotocoreCredentials(credentials.access_key_id, credentials.secret_access_key, session_token)
@@ -125,7 +125,7 @@ def test_credentials_come_from_the_environment_lambda_gives_a_function() -> None
 
 
 def test_missing_credentials_are_named() -> None:
-    with pytest.raises(SecretsManagerError, match="AWS_SECRET_ACCESS_KEY"):
+    with pytest.raises(AwsError, match="AWS_SECRET_ACCESS_KEY"):
         Credentials.from_settings(AwsSettings.from_environment({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}))
 
 
@@ -153,23 +153,23 @@ def test_the_secret_key_and_session_token_never_appear_in_a_repr() -> None:
 
 def test_the_region_of_a_secret_arn_is_the_arn_s_own() -> None:
     arn = "arn:aws:secretsmanager:ap-south-1:123456789012:secret:keys-AbCdEf"
-    assert secretsmanager._region(arn, aws({"AWS_REGION": "eu-west-1"})) == "ap-south-1"
+    assert aws_client.region_of(arn, aws({"AWS_REGION": "eu-west-1"})) == "ap-south-1"
 
 
 def test_the_region_of_a_secret_name_is_the_function_s() -> None:
-    assert secretsmanager._region("keys", aws({"AWS_REGION": "eu-west-1"})) == "eu-west-1"
-    assert secretsmanager._region("keys", aws({"AWS_DEFAULT_REGION": "us-east-2"})) == "us-east-2"
-    with pytest.raises(SecretsManagerError, match="keys"):
-        secretsmanager._region("keys", aws({}))
+    assert aws_client.region_of("keys", aws({"AWS_REGION": "eu-west-1"})) == "eu-west-1"
+    assert aws_client.region_of("keys", aws({"AWS_DEFAULT_REGION": "us-east-2"})) == "us-east-2"
+    with pytest.raises(AwsError, match="keys"):
+        aws_client.region_of("keys", aws({}))
 
 
 def endpoint_for(env: dict[str, str]) -> str:
-    return secretsmanager.endpoint("eu-west-1", aws(env).secretsmanager_endpoint)
+    return aws_client.endpoint("secretsmanager", "eu-west-1", aws(env).endpoint("secretsmanager"))
 
 
 def test_the_endpoint_is_the_region_s_unless_boto3_s_override_is_set() -> None:
     assert endpoint_for({}) == "https://secretsmanager.eu-west-1.amazonaws.com"
-    assert secretsmanager.endpoint("cn-north-1") == "https://secretsmanager.cn-north-1.amazonaws.com.cn"
+    assert aws_client.endpoint("secretsmanager", "cn-north-1") == "https://secretsmanager.cn-north-1.amazonaws.com.cn"
     assert endpoint_for({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000/"}) == "http://127.0.0.1:5000"
     overrides = {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",

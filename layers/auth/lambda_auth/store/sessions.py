@@ -1,0 +1,140 @@
+"""Sign-in sessions: every token belongs to one, and a token whose session has ended is refused.
+
+One item per user, `sessions#<user_id>`, maps the id of each of the user's live sessions
+to when it began and when its latest token expires. Starting a session adds an entry;
+ending one removes it; ending every other (or every) session replaces the map in one
+write, so no session can slip between a read and a write. Entries past their expiry are
+dropped when the next session starts. The authorizer reads one entry per check (it does
+so without this module's library, see `session_check`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import MapAttribute
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from .layout import sessions as key
+from .table import TableModel, condition_failed
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    user_id: int
+    created_at: int  # epoch seconds
+    expires_at: int  # epoch seconds: when its latest token expires
+
+
+class SessionsItem(TableModel):
+    sessions = MapAttribute[str, Any]()  # type: ignore[no-untyped-call]  # id -> {"created_at": N, "expires_at": N}
+
+
+def _entries(item: SessionsItem) -> dict[str, Any]:
+    entries: dict[str, Any] = item.sessions.as_dict() if item.sessions is not None else {}  # type: ignore[no-untyped-call]
+    return entries
+
+
+def new_id() -> str:
+    """A session id: 128 random bits, base64url."""
+    return secrets.token_urlsafe(16)
+
+
+def _entry(created_at: int, expires_at: int) -> dict[str, int]:
+    return {"created_at": int(created_at), "expires_at": int(expires_at)}
+
+
+def start(user_id: int, session_id: str, created_at: int, expires_at: int) -> None:
+    """Record a new live session of `user_id`, and forget the user's sessions that have expired."""
+    item = SessionsItem(pk=key(user_id))
+    entry = _entry(created_at, expires_at)
+    try:
+        item.update(actions=[SessionsItem.sessions[session_id].set(entry)], condition=SessionsItem.sessions.exists())
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+        try:  # the user's first session: the map does not exist yet
+            item.update(
+                actions=[SessionsItem.sessions.set({session_id: entry})],
+                condition=SessionsItem.sessions.does_not_exist(),
+            )
+            return
+        except UpdateError as race:
+            if not condition_failed(race):
+                raise
+            item.update(actions=[SessionsItem.sessions[session_id].set(entry)])  # a concurrent first one won
+    expired = [sid for sid, value in _entries(item).items() if int(value["expires_at"]) <= created_at]
+    if expired:
+        item.update(actions=[SessionsItem.sessions[sid].remove() for sid in expired])
+
+
+def of(user_id: int) -> list[Session]:
+    """The user's recorded sessions, newest first (expired ones may still be among them)."""
+    try:
+        item = SessionsItem.get(key(user_id), consistent_read=True)
+    except DoesNotExist:
+        return []
+    found = [
+        Session(sid, user_id, int(value["created_at"]), int(value["expires_at"]))
+        for sid, value in _entries(item).items()
+    ]
+    return sorted(found, key=lambda session: session.created_at, reverse=True)
+
+
+def end(user_id: int, session_id: str) -> bool:
+    """End one session; whether it was live."""
+    try:
+        SessionsItem(pk=key(user_id)).update(
+            actions=[SessionsItem.sessions[session_id].remove()], condition=SessionsItem.sessions[session_id].exists()
+        )
+    except UpdateError as error:
+        if condition_failed(error):
+            return False
+        raise
+    return True
+
+
+def end_all(user_id: int) -> None:
+    """End every session of the user."""
+    try:
+        SessionsItem(pk=key(user_id)).delete()
+    except DeleteError as error:
+        if not condition_failed(error):
+            raise
+
+
+def keep_only(transaction: TransactWrite, session: Session, must_be_live: bool) -> None:
+    """In `transaction`: end every session of the user but `session`, which stays (or starts) with its times.
+
+    With `must_be_live`, the transaction fails unless `session` is live when it commits (a
+    concurrent logout of it wins).
+    """
+    item = SessionsItem(pk=key(session.user_id))
+    value = {session.id: _entry(session.created_at, session.expires_at)}
+    if must_be_live:
+        transaction.update(
+            item, actions=[SessionsItem.sessions.set(value)], condition=SessionsItem.sessions[session.id].exists()
+        )
+    else:
+        transaction.save(SessionsItem(pk=key(session.user_id), sessions=value))
+
+
+def end_others(user_id: int, session_id: str) -> bool:
+    """End every session of the user but `session_id`; whether that one was live (if not, nothing changes)."""
+    kept = next((session for session in of(user_id) if session.id == session_id), None)
+    if kept is None:
+        return False
+    try:
+        SessionsItem(pk=key(user_id)).update(
+            actions=[SessionsItem.sessions.set({kept.id: _entry(kept.created_at, kept.expires_at)})],
+            condition=SessionsItem.sessions[kept.id].exists(),
+        )
+    except UpdateError as error:
+        if condition_failed(error):
+            return False  # ended meanwhile
+        raise
+    return True
