@@ -27,20 +27,22 @@ def _event(args: argparse.Namespace) -> object:
 
 def invoke(args: argparse.Namespace) -> int:
     """Run one function with an event file; print its result (or Lambda's error object) as JSON."""
-    app = template.application()
+    app = template.application(overrides=dict(args.parameter_overrides))
     if args.function not in app.functions:
         names = ", ".join(sorted(app.functions))
         raise CliError(f"no function {args.function!r} in template.yaml; its functions: {names}", exit_code=2)
     event = _event(args)
-    function = LocalFunction(app.functions[args.function])
+    functions = LocalFunction.all_of(app)  # each loads when first invoked
+    function = functions[args.function]
     keys = JwksFile(args.jwks)
     keys.ensure()
     output = sys.stdout
-    with local_aws.local_table():
+    lambda_api = local_aws.LambdaInvokeApi(functions)
+    with local_aws.local_table(), local_aws.lambda_endpoint(lambda_api) as endpoint:
         request_id = f"local-{int(time.time() * 1000)}"
         # The function's logs go to stderr, so that stdout holds only its result.
         with redirect_stdout(sys.stderr):
-            start_functions(app, keys, {args.function: function}, args.verbose)
+            start_functions(app, keys, {args.function: function}, args.verbose, endpoint)
             try:
                 result: Any = function.invoke(event, request_id)
             except FunctionError as error:

@@ -323,6 +323,7 @@ class LambdaInvokeApi:
 
     def __init__(self, functions: Mapping[str, Any]):
         self.functions = functions  # by logical id: objects with invoke(event, request_id)
+        self._running: list[threading.Thread] = []
 
     @classmethod
     def handles(cls, path: str) -> bool:
@@ -351,12 +352,21 @@ class LambdaInvokeApi:
         except ValueError:
             return answer(400, {"Type": "User", "message": "the payload is not JSON"})
         if (request.header("X-Amz-Invocation-Type") or "RequestResponse") == "Event":
-            threading.Thread(target=self._run, args=(name, function, event), name=f"invoke-{name}", daemon=True).start()
+            thread = threading.Thread(
+                target=self._run, args=(name, function, event), name=f"invoke-{name}", daemon=True
+            )
+            thread.start()
+            self._running = [running for running in self._running if running.is_alive()] + [thread]
             return Response(202, [], b"")
         try:
             return answer(200, function.invoke(event))
         except Exception as error:  # the function raised: Lambda answers 200 with the error object
             return answer(200, {"errorMessage": str(error), "errorType": type(error).__name__})
+
+    def finish(self, timeout: float) -> None:
+        """Wait (bounded) for the asynchronous invocations still running."""
+        for thread in list(self._running):
+            thread.join(timeout)
 
     @staticmethod
     def _run(name: str, function: Any, event: object) -> None:
@@ -364,3 +374,42 @@ class LambdaInvokeApi:
             function.invoke(event)
         except Exception as error:
             logging.getLogger("lambda_auth_cli").warning("%s failed: %s: %s", name, type(error).__name__, error)
+
+
+@contextmanager
+def lambda_endpoint(api: LambdaInvokeApi, finish_seconds: float = 60.0) -> Iterator[str]:
+    """`api` alone on a free loopback port, for `lambda-auth invoke`: a function it runs can invoke another.
+
+    Yields the endpoint (AWS_ENDPOINT_URL_LAMBDA); on leaving, waits for the asynchronous
+    invocations it started, then stops.
+    """
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from .gateway import Request, Response
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            path, _, query = self.path.partition("?")
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            request = Request(
+                "POST", path, query, list(self.headers.items()), body, self.client_address[0], server.server_port
+            )
+            response = api.handle(request) if api.handles(path) else Response(404)
+            self.send_response(response.status)
+            for name, value in [*response.headers, ("Content-Length", str(len(response.body)))]:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the command prints its result alone
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="lambda-endpoint", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+        api.finish(finish_seconds)
+    finally:
+        server.shutdown()
+        server.server_close()

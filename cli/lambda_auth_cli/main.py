@@ -39,6 +39,25 @@ def _positive(text: str) -> int:
     return value
 
 
+def _override(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not Name=Value")
+    return name, value
+
+
+def _overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        type=_override,
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters for this run, as `sam deploy` takes them, e.g. SignupMaxPerIp=1000 "
+        "(default: the template's defaults)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROGRAM,
@@ -63,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve Run & Debug (/docs and its token endpoints) on a non-loopback --host too: anyone who reaches "
         "it can get a token for any user (default: only on a loopback address)",
     )
+    _overrides(serve)
     _where(serve, KEY_FILE_HELP, verbose=VERBOSE_HELP)
 
     invoke = commands.add_parser(
@@ -75,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("function", metavar="FUNCTION", help="the function's logical id, e.g. SignupFunction")
     invoke.add_argument("--event", "-e", required=True, type=Path, help="a JSON event file, e.g. events/signup.json")
+    _overrides(invoke)
     _where(invoke, KEY_FILE_HELP, verbose=VERBOSE_HELP)
 
     keys = commands.add_parser(

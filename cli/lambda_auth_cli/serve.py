@@ -126,7 +126,7 @@ def _record_url(host: str, port: int) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Serve the template's API until Ctrl-C or SIGTERM."""
-    app = template.application()
+    app = template.application(overrides=dict(args.parameter_overrides))
     functions = LocalFunction.all_of(app)
     server = _bind(args.host, args.port, Gateway(app.api, functions, region=app.region))  # a port in use fails first
     try:

@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,13 +195,22 @@ def translate(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return translated
 
 
-def application(path: Path = TEMPLATE_PATH) -> Application:
-    """Translate the template and read its API and functions, resolved for a local run."""
+def application(path: Path = TEMPLATE_PATH, overrides: Mapping[str, str] | None = None) -> Application:
+    """Translate the template and read its API and functions, resolved for a local run.
+
+    Parameters take their defaults, or the values in `overrides` (as `sam deploy
+    --parameter-overrides` gives them); a name the template does not declare is an error.
+    """
     translated = translate(path)
     root = path.resolve().parent
-    parameters = {
-        name: str(spec["Default"]) for name, spec in translated.get("Parameters", {}).items() if "Default" in spec
-    }
+    declared = translated.get("Parameters", {})
+    unknown = sorted(set(overrides or {}) - set(declared))
+    if unknown:
+        raise TemplateError(f"{path.name} has no parameter {', '.join(unknown)}")
+    parameters = {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
+    for name, value in (overrides or {}).items():
+        _check_parameter(name, declared[name], value)
+        parameters[name] = value
     resolver = _Resolver(translated, parameters)
     functions = {
         logical_id: _function(logical_id, resource, translated, resolver, root)
@@ -216,6 +226,21 @@ def application(path: Path = TEMPLATE_PATH) -> Application:
         raise TemplateError(f"lambda-auth serve runs one REST API; {path.name} has {len(apis)}")
     logical_id, resource = apis[0]
     return Application(_api(logical_id, resource, translated, resolver), functions, resolver.region)
+
+
+def _check_parameter(name: str, spec: dict[str, Any], value: str) -> None:
+    """`value` is one CloudFormation would accept for the parameter: its allowed values, a number in bounds."""
+    allowed = [str(choice) for choice in spec.get("AllowedValues", [])]
+    if allowed and value not in allowed:
+        raise TemplateError(f"parameter {name} is one of {', '.join(allowed)}, not {value!r}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise TemplateError(f"parameter {name} is a number, not {value!r}") from None
+        low, high = spec.get("MinValue"), spec.get("MaxValue")
+        if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+            raise TemplateError(f"parameter {name} is from {low} to {high}, not {value}")
 
 
 class _Resolver:

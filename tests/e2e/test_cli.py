@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import uuid
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.conftest import LocalStack
+from tests.conftest import ROOT, LocalStack
 from tests.e2e.conftest import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -130,3 +132,55 @@ def test_an_unreachable_dynamodb_endpoint_is_a_one_line_error(tmp_path: Path) ->
         AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{free_port}",
     )
     assert "cannot reach DynamoDB" in assert_one_line_error(result, 1)
+
+
+def _event_file(tmp_path: Path, name: str, body: dict[str, str]) -> str:
+    """events/NAME.json with another body, written to tmp_path."""
+    document = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    document["body"] = json.dumps(body)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def test_invoke_of_a_reset_request_runs_the_mailer_it_hands_the_email_to(tmp_path: Path, stack: LocalStack) -> None:
+    email = f"reset-{uuid.uuid4().hex[:8]}@example.com"
+    jwks, dynamodb = str(tmp_path / "jwks.json"), {"AWS_ENDPOINT_URL_DYNAMODB": stack.endpoint_url}
+
+    def invoke(function: str, event: str, body: dict[str, str]) -> dict[str, object]:
+        result = lambda_auth(
+            "invoke", function, "--event", _event_file(tmp_path, event, body), "--jwks", jwks, **dynamodb
+        )
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    assert (
+        invoke("SignupFunction", "signup", {"name": "Ada", "email": email, "password": "analytical1"})["statusCode"]
+        == 200
+    )
+    assert invoke("PasswordResetFunction", "password_reset", {"email": email}) == {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
+        "body": "{}",
+    }
+    (mail,) = [json.loads(line) for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
+    assert mail["to"] == email
+    match = re.search(r"\b(\d{8})\b", mail["text"])
+    assert match, mail
+    body = {"email": email, "code": match.group(1), "new_password": "a new engine 2"}
+    confirmed = invoke("PasswordResetConfirmFunction", "password_reset_confirm", body)
+    assert confirmed["statusCode"] == 200 and list(json.loads(str(confirmed["body"]))) == ["authToken"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("NoSuchParameter=1", "template.yaml has no parameter NoSuchParameter"),
+        ("SignupMaxPerIp=0", "parameter SignupMaxPerIp is from 1 to"),
+        ("SignupMaxPerIp=many", "parameter SignupMaxPerIp is a number, not 'many'"),
+        ("SignupMaxPerIp", "'SignupMaxPerIp' is not Name=Value"),
+    ],
+)
+def test_a_bad_parameter_override_is_a_usage_error(override: str, message: str) -> None:
+    result = lambda_auth("invoke", "SignupFunction", "--event", "events/signup.json", "--parameter-overrides", override)
+    assert message in assert_one_line_error(result, 2, stdout_empty=True)

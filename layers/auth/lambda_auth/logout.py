@@ -21,11 +21,12 @@ settings.table()
 def logout(user_id: int, session_id: str, document: dict[str, Any]) -> dict[str, Any]:
     """End the sessions `document`'s scope names; the answer is an empty object."""
     scope = logout_input(document)
-    if scope == "local":
-        sessions.end(user_id, session_id)
-    elif scope == "others" and not sessions.end_others(user_id, session_id):
-        raise Unauthorized("the session has ended")
-    else:
+    if scope == "global":
         sessions.end_all(user_id)
+    elif scope == "others":
+        if not sessions.end_others(user_id, session_id):
+            raise Unauthorized("the session has ended")
+    else:
+        sessions.end(user_id, session_id)
     logger.info("user logged out", extra={"user_id": user_id, "scope": scope})
     return {}
