@@ -33,6 +33,7 @@ TABLE_NAME = "lambda-auth-test"
 # Settings every test process shares, set before any test imports the layer; the stack
 # fixture writes the key file and starts the store.
 KEYS_DIR = Path(tempfile.mkdtemp(prefix="lambda-auth-test-keys-"))
+NO_ENDPOINT = "http://127.0.0.1:9"  # the discard port: a call to an AWS service not started here fails, and stays here
 os.environ.update(
     {
         "AUTH_TABLE_NAME": TABLE_NAME,
@@ -40,6 +41,8 @@ os.environ.update(
         "AUTH_MAIL_OUTBOX": str(KEYS_DIR / "outbox.jsonl"),
         "AUTH_RESET_MAILER": "PasswordResetMailerFunction",
         "AUTH_SESSION_CHECK_SECONDS": "0",  # a session ended is refused at once, as on the local server
+        "AWS_ENDPOINT_URL_LAMBDA": NO_ENDPOINT,
+        "AWS_ENDPOINT_URL_SESV2": NO_ENDPOINT,
         "POWERTOOLS_SERVICE_NAME": "lambda-auth",
         "POWERTOOLS_METRICS_NAMESPACE": "LambdaAuthTest",
         "POWERTOOLS_DEV": "false",

@@ -4,24 +4,35 @@ the one API Gateway emulation (`lambda-auth serve`'s, called without HTTP)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from lambda_auth_cli import lambda_runtime, template
+from lambda_auth import settings
+from lambda_auth_cli import lambda_runtime, local_aws, template
 from lambda_auth_cli.gateway import Gateway, Request
-from tests.conftest import ROOT, LocalStack, random_ip
+from tests.conftest import NO_ENDPOINT, ROOT, LocalStack, random_ip
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @pytest.fixture(scope="session", autouse=True)
-def aws(stack: LocalStack) -> LocalStack:
-    """Every integration test runs against the session's embedded DynamoDB."""
-    return stack
+def aws(stack: LocalStack) -> Iterator[LocalStack]:
+    """Every integration test runs against the session's embedded DynamoDB, and Lambda's Invoke API
+    on loopback (as `lambda-auth serve` answers it), where a reset request hands over to the mailer."""
+    functions = lambda_runtime.LocalFunction.all_of(template.application())
+    with local_aws.lambda_endpoint(local_aws.LambdaInvokeApi(functions)) as endpoint:
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = endpoint
+        settings.reset()
+        try:
+            yield stack
+        finally:
+            os.environ["AWS_ENDPOINT_URL_LAMBDA"] = NO_ENDPOINT
+            settings.reset()
 
 
 def load_function(name: str) -> ModuleType:
@@ -37,7 +48,20 @@ def handlers() -> dict[str, Handler]:
         handler = load_function(name).lambda_handler
         return lambda event: handler(event, lambda_runtime.LambdaContext(function_name=name))
 
-    return {name: bind(name) for name in ("signup", "login", "me", "authorizer")}
+    return {name: bind(name) for name in FUNCTIONS}
+
+
+FUNCTIONS = (
+    "signup",
+    "login",
+    "me",
+    "authorizer",
+    "logout",
+    "password",
+    "password_reset",
+    "password_reset_mailer",
+    "password_reset_confirm",
+)
 
 
 class Api:

@@ -28,7 +28,18 @@ from tests.conftest import EVENTS, ROOT, LocalStack
 
 LOCK = ROOT / "layers" / "auth" / "requirements.txt"
 REGION = "us-east-1"
-FUNCTIONS = {"SignupFunction", "LoginFunction", "MeFunction", "AuthorizerFunction"}
+FUNCTIONS = {
+    "SignupFunction",
+    "LoginFunction",
+    "MeFunction",
+    "AuthorizerFunction",
+    "LogoutFunction",
+    "PasswordChangeFunction",
+    "PasswordResetFunction",
+    "PasswordResetMailerFunction",
+    "PasswordResetConfirmFunction",
+}
+SENDER = "no-reply@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +153,53 @@ def test_me_from_the_artifact_answers_the_signed_up_user(flow: Flow) -> None:
         "ada@example.com",
         "Ada Lovelace",
     )
+
+
+def authorized(event_name: str, allowed: dict[str, Any], body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """events/EVENT_NAME.json as API Gateway passes it on after the authorizer's `allowed` answer."""
+    document = copy.deepcopy(event(event_name))
+    document["requestContext"]["authorizer"] = {"principalId": allowed["principalId"], **allowed["context"]}
+    if body is not None:
+        document["body"] = json.dumps(body)
+    return document
+
+
+def authorize(artifact: Artifact, deployment: Deployment, token: str) -> Any:
+    request = copy.deepcopy(event("authorizer"))
+    request["headers"]["Authorization"] = f"Bearer {token}"
+    return deployment.invoke(artifact, "AuthorizerFunction", request)
+
+
+def test_the_lifecycle_from_the_artifact_mails_through_ses_resets_and_logs_out(
+    artifact: Artifact, deployment: Deployment, flow: Flow, stack: LocalStack
+) -> None:
+    """The mailer sends the code with SES v2 (moto's, its sender verified), the confirmation ends the
+    login's session, and a logout ends the reset's: the authorizer refuses each ended session."""
+    from moto.backends import get_backend
+
+    boto3.client("sesv2", endpoint_url=stack.endpoint_url, region_name=REGION).create_email_identity(
+        EmailIdentity=SENDER
+    )
+    mailer_env = {"AUTH_MAIL_SENDER": SENDER, "AWS_ENDPOINT_URL_SESV2": stack.endpoint_url}
+    mailer = Deployment({**deployment.env, **mailer_env}, deployment.workdir)
+    answered(mailer.invoke(artifact, "PasswordResetMailerFunction", event("password_reset_mailer")))
+    sent = [m for m in get_backend("ses")["123456789012"][REGION].sent_messages if m.source == SENDER]
+    assert sent and sent[-1].destinations == {"ToAddresses": ["ada@example.com"]}
+    code = re.search(r"\b(\d{8})\b", sent[-1].body)
+    assert code, sent[-1].body
+
+    confirm = copy.deepcopy(event("password_reset_confirm"))
+    confirm["body"] = json.dumps({"email": "ada@example.com", "code": code.group(1), "new_password": "a new engine 2"})
+    confirmed = answered(deployment.invoke(artifact, "PasswordResetConfirmFunction", confirm))
+    assert confirmed["statusCode"] == 200, confirmed
+    login_token = json.loads(flow.login["body"])["authToken"]
+    assert authorize(artifact, deployment, login_token) == {"errorType": "Exception", "errorMessage": "Unauthorized"}
+
+    token = json.loads(confirmed["body"])["authToken"]
+    allowed = answered(authorize(artifact, deployment, token))
+    logout = answered(deployment.invoke(artifact, "LogoutFunction", authorized("logout", allowed)))
+    assert (logout["statusCode"], logout["body"]) == (200, "{}")
+    assert authorize(artifact, deployment, token) == {"errorType": "Exception", "errorMessage": "Unauthorized"}
 
 
 def test_every_function_of_the_template_is_in_the_artifact(artifact: Artifact) -> None:

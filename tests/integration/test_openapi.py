@@ -108,3 +108,41 @@ def test_every_error_response_has_an_example_of_its_own_code() -> None:
                 assert_documented(path, method, int(status), example)
                 expected = ERROR_CODE_BY_STATUS.get(int(status), api.FATAL_CODE)
                 assert example["code"] == expected, f"{method.upper()} {path} {status}: {example['code']}"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def test_logout_answers_fit_the_description(api: Api) -> None:
+    _, answer, _ = api.post("signup", {"email": unique_email(), "password": PASSWORD})
+    token = answer["authToken"]
+    for body, headers in (({"scope": "nowhere"}, _bearer(token)), ({}, _bearer(token)), ({}, _bearer(token)), ({}, {})):
+        status, reply, _ = api.request("POST", "/auth/logout", body, headers)
+        assert_documented("/auth/logout", "post", status, reply)
+
+
+def test_password_change_answers_fit_the_description(api: Api) -> None:
+    _, answer, _ = api.post("signup", {"email": unique_email(), "password": PASSWORD})
+    headers = _bearer(answer["authToken"])
+    for body in (
+        {"current_password": "not the one 1", "new_password": "another one 2"},
+        {"current_password": PASSWORD, "new_password": "short"},
+        {"current_password": PASSWORD, "new_password": "another one 2"},
+    ):
+        status, reply, _ = api.request("POST", "/auth/password", body, headers)
+        assert_documented("/auth/password", "post", status, reply)
+    status, reply, _ = api.request("POST", "/auth/password", {"current_password": PASSWORD}, {})
+    assert_documented("/auth/password", "post", status, reply)
+
+
+def test_password_reset_answers_fit_the_description(api: Api) -> None:
+    for body in ({"email": unique_email()}, {"email": "nope"}, []):
+        status, reply, _ = api.post("password-reset", body)
+        assert_documented("/auth/password-reset", "post", status, reply)
+    for body in (
+        {"email": unique_email(), "code": "12345678", "new_password": "another one 2"},
+        {"email": unique_email(), "code": "12345678"},
+    ):
+        status, reply, _ = api.post("password-reset/confirm", body)
+        assert_documented("/auth/password-reset/confirm", "post", status, reply)

@@ -21,7 +21,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from lambda_auth import secretsmanager, tokens
+from lambda_auth import secretsmanager, settings, tokens
 from lambda_auth.keys import KeySetError, KeyStore, new_key, parse_key_set
 from lambda_auth.secretsmanager import SecretsManagerError
 from lambda_auth.settings import KeySettings
@@ -85,6 +85,15 @@ def secret(moto_endpoint: str) -> Secret:
         "AWS_ENDPOINT_URL_SECRETSMANAGER": moto_endpoint,
     }
     return Secret(arn=str(arn), value=value, env=env)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """The layer reads its AWS settings (credentials, endpoints) afresh in each test, which may set
+    the IAM user's, and forgets them after it."""
+    settings.reset()
+    yield
+    settings.reset()
 
 
 def _set_authentication(endpoint: str, unchecked_requests: str) -> str:
