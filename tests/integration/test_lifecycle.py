@@ -230,3 +230,31 @@ def test_a_password_change_keeps_this_session_until_its_new_expiry(api: Api) -> 
     assert session.id == fresh.session_id == old.session_id
     assert session.expires_at == fresh.expires_at >= old.expires_at
     assert users.get_user(user_id) is not None
+
+
+def test_past_the_most_sessions_a_user_may_have_the_oldest_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sessions, "MAX_SESSIONS", 3)
+    user_id = 880_000 + int(time.time() * 1000) % 100_000
+    now = int(time.time())
+    for index, created_at in enumerate((now - 40, now - 30, now - 20, now - 10)):
+        sessions.start(user_id, f"s{index}", created_at, created_at + 3600, first=index == 0)
+    assert [session.id for session in sessions.of(user_id)] == ["s3", "s2", "s1"]
+
+
+def test_expired_sessions_are_forgotten_when_the_next_one_starts() -> None:
+    user_id = 990_000 + int(time.time() * 1000) % 100_000
+    now = int(time.time())
+    sessions.start(user_id, "old", now - 7200, now - 3600, first=True)
+    sessions.start(user_id, "live", now - 60, now + 3600)
+    sessions.start(user_id, "new", now, now + 3600)
+    assert [session.id for session in sessions.of(user_id)] == ["new", "live"]
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_session_starts_whether_or_not_the_user_has_sessions_already(first: bool) -> None:
+    for has_sessions in (False, True):
+        user_id = 770_000 + int(time.time() * 1_000_000) % 100_000
+        if has_sessions:
+            sessions.start(user_id, "earlier", int(time.time()), int(time.time()) + 60)
+        sessions.start(user_id, "this", int(time.time()), int(time.time()) + 60, first=first)
+        assert "this" in {session.id for session in sessions.of(user_id)}

@@ -47,7 +47,7 @@ def signup(document: dict[str, Any], source_ip: str | None = None) -> str:
         raise AccessDenied(ACCOUNT_IN_USE) from None
     metrics.add_metric(name="Signup", unit=MetricUnit.Count, value=1)
     logger.info("user signed up", extra={"user_id": user.id})
-    return signin.start(user.id)
+    return signin.start(user.id, first=True)
 
 
 def _checked_password(email: str, password: str, source_ip: str | None) -> tuple[users.Credentials, bool]:

@@ -71,8 +71,14 @@ def create_user(email: str, name: str, password_hash: str, created_at: int) -> U
     except TransactWriteError as error:
         reasons = error.cancellation_reasons if error.cause_response_code == "TransactionCanceledException" else []
         if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-            raise EmailInUse(email) from None
-        raise
+            existing = get_credentials(email)
+            if existing is None or existing.user_id != user.id:
+                raise EmailInUse(email) from None
+            # Our own write, committed by an attempt whose answer was lost and then retried:
+            # the request token makes DynamoDB answer such a retry with success, not every
+            # DynamoDB-compatible store does.
+        else:
+            raise
     return user
 
 
