@@ -356,14 +356,16 @@ def lifecycle(env: Environment, results: Results, rounds: int) -> None:
 
     change = {"current_password": PASSWORD, "new_password": PASSWORD + "-2"}
     confirm = {"code": "24681357", "new_password": PASSWORD}
+    # In this order: a password change ends the user's other sessions (logout's are spent by
+    # then), a confirmation ends them all, and the mailer replaces the code the confirmation uses.
     events: dict[str, list[Any]] = {
         "logout": [authorized("logout", index, {"scope": "local"}) for index in range(count)],
-        "password_reset": [event("password_reset", body=json.dumps({"email": email})) for email in emails],
-        "password_reset_mailer": [{"email": email} for email in emails],  # Lambda's event from the hand-over
+        "password": [authorized("password", index, change) for index in range(count)],
         "password_reset_confirm": [
             event("password_reset_confirm", body=json.dumps({"email": email, **confirm})) for email in emails
         ],
-        "password": [authorized("password", index, change) for index in range(count)],
+        "password_reset": [event("password_reset", body=json.dumps({"email": email})) for email in emails],
+        "password_reset_mailer": [{"email": email} for email in emails],  # Lambda's event from the hand-over
     }
     with quiet_stdout(), project.lambda_endpoint():
         for name, calls in events.items():

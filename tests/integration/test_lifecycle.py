@@ -4,10 +4,12 @@ table holds), through the gateway emulation or the layer itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import boto3
 import pytest
 
 from lambda_auth import auth, keys, limits, passwords, reset_request, signin, tokens
-from lambda_auth.store import resets, sessions, users
+from lambda_auth.store import resets, sessions, table, users
 from tests.conftest import LocalStack, event, random_ip, unique_email
 from tests.integration.conftest import Api
 
@@ -258,3 +260,42 @@ def test_a_session_starts_whether_or_not_the_user_has_sessions_already(first: bo
             sessions.start(user_id, "earlier", int(time.time()), int(time.time()) + 60)
         sessions.start(user_id, "this", int(time.time()), int(time.time()) + 60, first=first)
         assert "this" in {session.id for session in sessions.of(user_id)}
+
+
+@contextlib.contextmanager
+def committed_then_retried() -> Iterator[Any]:
+    """A transaction that commits, and whose commit is then sent again, as a retry after a lost answer is,
+    to a store that ignores the request token (the retry's conditions no longer hold)."""
+    with real_transaction() as transaction:
+        yield transaction
+    transaction._commit()
+
+
+real_transaction = table.transaction
+
+
+def test_a_reset_whose_retried_commit_finds_it_done_succeeds(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    email = unique_email()
+    user_id, _ = signup(api, email)
+    resets.put(email, user_id, passwords.hash_password("86427531"), expires_at=int(time.time()) + 900)
+    monkeypatch.setattr(table, "transaction", committed_then_retried)
+    status, answer = confirm(api, email, "86427531")
+    monkeypatch.undo()
+    assert status == 200, answer
+    assert me(api, answer["authToken"]) == 200 and logs_in(api, email, NEW_PASSWORD)
+
+
+def test_a_password_change_committed_again_by_a_retry_is_the_same_change(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = unique_email()
+    _, token = signup(api, email)
+    other = api.post("login", {"email": email, "password": PASSWORD})[1]["authToken"]
+    monkeypatch.setattr(table, "transaction", committed_then_retried)
+    status, answer, _ = api.request(
+        "POST", "/auth/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD}, bearer(token)
+    )
+    monkeypatch.undo()
+    assert status == 200, answer
+    assert me(api, answer["authToken"]) == 200 and me(api, other) == 401
+    assert logs_in(api, email, NEW_PASSWORD)
