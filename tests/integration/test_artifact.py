@@ -128,7 +128,11 @@ def test_signup_and_login_from_the_artifact_answer_tokens(flow: Flow) -> None:
 
 
 def test_the_authorizer_from_the_artifact_refuses_a_bad_token_and_allows_a_good_one(flow: Flow) -> None:
-    assert flow.placeholder_refused == {"errorType": "Exception", "errorMessage": "Unauthorized"}
+    deny = {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": event("authorizer")["methodArn"]}
+    assert flow.placeholder_refused == {
+        "principalId": "anonymous",
+        "policyDocument": {"Version": "2012-10-17", "Statement": [deny]},
+    }
     (statement,) = flow.allowed["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert flow.allowed["principalId"] == str(flow.allowed["context"]["userId"])

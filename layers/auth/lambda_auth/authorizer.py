@@ -22,8 +22,8 @@ keys.current_store()
 # Tokens this instance has verified; see `tokens.VerifiedTokenCache` for why a hit is safe.
 verified_tokens = tokens.VerifiedTokenCache()
 
-# The exact message API Gateway turns into its 401 UNAUTHORIZED gateway response.
-UNAUTHORIZED = "Unauthorized"
+# A refused request's principal: never a user id (those are integers).
+ANONYMOUS = "anonymous"
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
@@ -57,6 +57,20 @@ def allow_policy(claims: tokens.Claims, method_arn: str) -> dict[str, Any]:
         },
         # API Gateway passes only flat string, number and boolean values on.
         "context": {"userId": claims.user_id, "extras": _extras_json(claims.extras)},
+    }
+
+
+def deny_policy(method_arn: str) -> dict[str, Any]:
+    """Refuse this one method: API Gateway answers with its ACCESS_DENIED gateway response,
+    which the template makes Xano's 401. A policy rather than raising "Unauthorized", which
+    only API Gateway reads as a refusal: sam local reads a Deny as one too (a 403), but a
+    raised error as a failure (a 502)."""
+    return {
+        "principalId": ANONYMOUS,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": method_arn}],
+        },
     }
 
 
