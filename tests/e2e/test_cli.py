@@ -76,7 +76,7 @@ def test_the_key_file_is_created_once_and_reused(tmp_path: Path) -> None:
     assert len(json.loads(contents[0])["keys"]) == 1
 
 
-@pytest.mark.parametrize("arguments", [["--help"], ["serve", "--help"], ["invoke", "--help"]])
+@pytest.mark.parametrize("arguments", [["--help"], ["serve", "--help"], ["invoke", "--help"], ["sam-local", "--help"]])
 def test_every_command_has_help(arguments: list[str]) -> None:
     result = lambda_auth(*arguments)
     assert result.returncode == 0 and result.stdout.startswith("usage: lambda-auth")
@@ -91,6 +91,17 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     line = assert_one_line_error(result, 1)
     assert f"port {port}" in line and "in use" in line
     assert not (tmp_path / "jwks.json").exists()  # it failed before setting anything up
+
+
+def test_sam_local_on_a_port_in_use_is_a_one_line_error_before_docker_starts(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = lambda_auth("sam-local", "--port", str(port), "--state-dir", str(tmp_path / "state"))
+    line = assert_one_line_error(result, 1)
+    assert f"port {port}" in line and "in use" in line
+    assert not (tmp_path / "state").exists()  # no dockerd log, no files: it stopped first
 
 
 def test_invoke_of_an_unknown_function_is_a_usage_error_naming_the_functions() -> None:

@@ -15,7 +15,7 @@ from lambda_auth import api, tokens
 from lambda_auth.errors import AuthError, NotFound, TooManyRequests, Unauthorized
 from lambda_auth.keys import KEY_BYTES, KeySetError, parse_key_set
 from lambda_auth.store.attempts import AttemptItem
-from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, load, translate
+from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, first_token_keys, load, translate
 
 from .rendering import render
 
@@ -481,6 +481,17 @@ def test_a_first_secret_ending_in_any_character_parses_and_round_trips_a_token(
     for last in secret_alphabet(secret_spec):
         generated = "".join(secrets.choice(string.ascii_letters) for _ in range(length - 1)) + last
         _round_trip(first_secret(secret_spec, generated))
+
+
+def test_the_local_tools_create_the_first_secret_as_the_stack_does(secret_spec: dict[str, Any]) -> None:
+    generated = json.loads(first_token_keys())
+    assert {name: value for name, value in generated.items() if name != "k"} == json.loads(
+        secret_spec["SecretStringTemplate"]
+    )
+    assert len(generated["k"]) == secret_spec["PasswordLength"]
+    assert set(generated["k"]) <= set(secret_alphabet(secret_spec))
+    assert first_token_keys() != first_token_keys()
+    _round_trip(json.dumps(generated))
 
 
 def test_a_first_secret_of_another_length_is_refused(secret_spec: dict[str, Any]) -> None:
