@@ -123,8 +123,10 @@ def test_a_refused_token_is_sam_locals_403_never_a_5xx(sam: SamLocal, user: User
         "none": {},
     }[refused]
     reply = call(f"{sam.base_url}/auth/me", headers=headers)
-    # API Gateway answers the authorizer's Deny with the template's 401; sam local with its own 403.
+    # API Gateway answers the authorizer's Deny with the template's 401; sam local with its own 403,
+    # which applies no gateway response, and so carries no CORS header.
     assert (reply.status, reply.json()) == (403, SAM_DENIED)
+    assert "access-control-allow-origin" not in reply.headers
 
 
 def test_a_second_signup_with_the_same_email_is_xanos_403(sam: SamLocal, user: User) -> None:
@@ -155,7 +157,8 @@ def test_a_bad_body_is_xanos_400(sam: SamLocal, body: Any, raw_body: bytes | Non
     assert reply.json().get("payload") == ({"param": param} if param else None)
 
 
-def test_an_unknown_route_is_sam_locals_403(sam: SamLocal) -> None:
+@pytest.mark.parametrize("path", ["/auth/nothing", "/api/auth/me"], ids=["unknown", "with-the-stage"])
+def test_an_unknown_route_is_sam_locals_403_and_its_paths_have_no_stage(sam: SamLocal, path: str) -> None:
     # API Gateway answers with the template's 404 in Xano's shape; sam local with its own 403.
-    reply = call(f"{sam.base_url}/auth/nothing")
+    reply = call(f"{sam.base_url}{path}")
     assert (reply.status, reply.json()) == (403, SAM_NO_ROUTE)
