@@ -22,14 +22,18 @@ import argparse
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from . import docker_engine, invoke_image, local_aws, template
 from .artifact import Artifact, ArtifactMissing
@@ -133,10 +137,33 @@ def _moto_ready(moto: local_aws.EmbeddedDynamoDB) -> str:
     return str(created["ARN"])
 
 
+# A request line in the access log of sam local's server, with its query string, where a
+# token may travel (`?authtoken=`): the log shows the path alone, as `lambda-auth serve` does.
+_QUERY_IN_REQUEST_LINE = re.compile(r"([A-Z]+ [^\s?]+)\?\S* (HTTP/)")
+
+
+def without_query_strings(line: str) -> str:
+    """A line of sam local's output, with the query string of any request line in it removed."""
+    return _QUERY_IN_REQUEST_LINE.sub(r"\1 \2", line)
+
+
 @contextmanager
-def _running(command: list[str], environment: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A process in a session of its own, stopped with SIGTERM (sam local then removes its containers)."""
-    process = subprocess.Popen(command, cwd=template.PROJECT_ROOT, env=environment, start_new_session=True)  # noqa: S603
+def _running(command: list[str], environment: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A process in a session of its own, its output relayed through `without_query_strings`, stopped
+    with SIGTERM (sam local then removes its containers)."""
+    process = subprocess.Popen(  # noqa: S603 - SAM CLI, fixed arguments
+        command,
+        cwd=template.PROJECT_ROOT,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    relay = threading.Thread(target=_relay, args=(process.stdout,), daemon=True)
+    relay.start()
     try:
         yield process
     finally:
@@ -148,6 +175,13 @@ def _running(command: list[str], environment: dict[str, str]) -> Iterator[subpro
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        relay.join(5)
+
+
+def _relay(stream: TextIO) -> None:
+    for line in stream:
+        sys.stdout.write(without_query_strings(line))
+        sys.stdout.flush()
 
 
 def invoke_hint(files: RunFiles, function: str = "SignupFunction", event: str = "events/signup.json") -> str:

@@ -1,6 +1,7 @@
 """The files a `lambda-auth sam-local` run writes for SAM CLI: the env vars file in SAM's format, SAM
 CLI's config for start-api and invoke, and the moto's key, owner-only, for a shell to source; all
-removed when the run stops. (The tests in tests/sam_local run SAM CLI on them, in Docker.)"""
+removed when the run stops. And its output: sam local's request log without query strings, where a
+token may travel. (The tests in tests/sam_local run SAM CLI on them, in Docker.)"""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from lambda_auth_cli import local_aws
-from lambda_auth_cli.sam_local import RunFiles, invoke_hint
+from lambda_auth_cli.sam_local import RunFiles, invoke_hint, without_query_strings
 
 VARIABLES = {"AWS_ENDPOINT_URL_DYNAMODB": "http://172.17.0.1:40123", "AUTH_TABLE_NAME": "lambda-auth"}
 OPTIONS: dict[str, object] = {
@@ -67,3 +70,23 @@ def test_the_invoke_command_sources_the_key_in_a_subshell_and_uses_the_config(tm
     command = invoke_hint(files, "MeFunction", "events/me.json")
     assert command.startswith(f"(. {files.folder}/credentials.sh && ") and command.endswith(")")
     assert f"local invoke MeFunction -e events/me.json --config-file {files.config}" in command
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        (
+            '127.0.0.1 - - [28/Nov/2026 22:53:52] "GET /auth/me?authtoken=eyJ.a.b-c_d HTTP/1.1" 200 -',
+            '127.0.0.1 - - [28/Nov/2026 22:53:52] "GET /auth/me HTTP/1.1" 200 -',
+        ),
+        # werkzeug colours a refused request's line
+        (
+            '"\x1b[31m\x1b[1mGET /auth/me?x=1&authtoken=t HTTP/1.1\x1b[0m" 403 -',
+            '"\x1b[31m\x1b[1mGET /auth/me HTTP/1.1\x1b[0m" 403 -',
+        ),
+        ('"POST /auth/login HTTP/1.1" 200 -', '"POST /auth/login HTTP/1.1" 200 -'),
+    ],
+    ids=["query", "coloured", "none"],
+)
+def test_sam_locals_request_log_is_shown_without_query_strings(line: str, shown: str) -> None:
+    assert without_query_strings(line) == shown

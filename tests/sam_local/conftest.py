@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -56,6 +56,7 @@ class SamLocal:
     files: sam_local.RunFiles
     process: subprocess.Popen[str]
     output: Output
+    secrets: list[str] = field(default_factory=list)  # what its output must never show: tokens, the moto's key
 
     def invoke(self, function: str, event: str) -> Any:
         """`sam local invoke FUNCTION -e EVENT` against this run, as its banner shows it; the function's answer."""
@@ -72,6 +73,14 @@ class SamLocal:
         assert done.returncode == 0, f"{command} failed:\n{done.stderr[-4000:]}"
         # SAM CLI writes the function's answer on stdout, its own and the function's logs on stderr.
         return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def moto_secret_key(files: sam_local.RunFiles) -> str:
+    """The moto's secret key for the run, from the file that hands it to SAM CLI."""
+    for line in files.credentials.read_text().splitlines():
+        if line.startswith("export AWS_SECRET_ACCESS_KEY="):
+            return line.partition("=")[2]
+    raise AssertionError(f"{files.credentials} holds no secret key")
 
 
 def _answers(base_url: str) -> bool:
@@ -106,12 +115,15 @@ def sam(engine: docker_engine.Engine, tmp_path_factory: pytest.TempPathFactory) 
             process.wait()
             pytest.fail(f"lambda-auth sam-local did not start:\n{output.text()[-6000:]}")
         time.sleep(1)
+    running.secrets.append(moto_secret_key(files))
     try:
         yield running
     finally:
         process.send_signal(signal.SIGTERM)
         status = process.wait(STOP_TIMEOUT_SECONDS)
         assert status == 0, f"lambda-auth sam-local did not stop cleanly ({status}):\n{output.text()[-6000:]}"
+        shown = sum(secret in output.text() for secret in running.secrets)
+        assert shown == 0, f"its output shows {shown} of the run's tokens and key"  # which, it does not say
         # It leaves nothing behind: not the moto's key, not a container.
         assert not [path for path in (files.env_vars, files.config, files.credentials) if path.exists()]
         containers = subprocess.run(
