@@ -101,9 +101,7 @@ def _build(architecture: str, tarball: Path, log_file: Path) -> None:
         apt_install(["debootstrap"], "building the invoke image")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    note(
-        f"building the invoke image: Debian {SUITE} with python3.13 and awslambdaric (about a minute; log: {log_file})"
-    )
+    note(f"building the invoke image: Debian {SUITE} with python3.13 and awslambdaric (about 30 s; log: {log_file})")
     with tempfile.TemporaryDirectory(prefix="lambda-auth-rootfs-") as work, log_file.open("w") as log:
         rootfs = Path(work) / "rootfs"
         _run(
