@@ -8,7 +8,8 @@ its own: Ctrl-C at the terminal reaches only this program, which has sam local r
 containers before the engine stops.
 
 `DockerUnavailable` means Docker cannot run here at all (no engine, and no root or
-apt-get to install one; a dockerd that will not start), as opposed to a failure.
+apt-get to install one; a dockerd that will not start), as opposed to a failure (an
+installation that fails, for one).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import system_packages
 from .console import CliError, note
 
 START_SECONDS = 60
@@ -35,25 +36,6 @@ SIOCGIFADDR = 0x8915  # Linux's ioctl for an interface's address
 
 class DockerUnavailable(CliError):
     """Docker cannot run on this machine; the message says why."""
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0
-
-
-def apt_install(packages: Sequence[str], why: str) -> None:
-    """Install Debian packages, as root; a CliError where that cannot be done."""
-    if not is_root() or shutil.which("apt-get") is None:
-        raise CliError(f"{why} needs {', '.join(packages)}: install it (as root, with apt-get on Debian)")
-    note(f"installing {', '.join(packages)} with apt-get ({why})")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-    ):
-        done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
-        if done.returncode != 0:
-            raise CliError(f"{' '.join(command[:2])} failed: {_last_line(done.stderr or done.stdout)}")
 
 
 def _last_line(text: str) -> str:
@@ -81,31 +63,25 @@ def answers() -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Engine:
-    """A Docker engine that answers."""
-
-    started_here: bool
-
-    def bridge_gateway(self) -> str:
-        """The host's IPv4 address on Docker's default bridge: where containers reach this machine."""
-        inspected = _docker("network", "inspect", "bridge", "--format", "{{json .}}")
-        if inspected.returncode != 0:
-            raise CliError(f"docker network inspect bridge failed: {_last_line(inspected.stderr)}")
-        network = json.loads(inspected.stdout)
-        for config in (network.get("IPAM") or {}).get("Config") or []:
-            gateway = str(config.get("Gateway") or "")
-            if gateway.count(".") == 3:
-                return gateway
-        # Docker 20.10 names no gateway for its default bridge: the address is the interface's.
-        interface = (network.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
-        address = _interface_address(interface)
-        if address is None:
-            raise CliError(
-                f"Docker's bridge {interface} has no IPv4 address on this machine"
-                " (the engine runs elsewhere: a VM, another host), so its containers cannot reach a server here"
-            )
-        return address
+def bridge_gateway() -> str:
+    """This machine's IPv4 address on Docker's default bridge: where containers reach it."""
+    inspected = _docker("network", "inspect", "bridge", "--format", "{{json .}}")
+    if inspected.returncode != 0:
+        raise CliError(f"docker network inspect bridge failed: {_last_line(inspected.stderr)}")
+    network = json.loads(inspected.stdout)
+    for config in (network.get("IPAM") or {}).get("Config") or []:
+        gateway = str(config.get("Gateway") or "")
+        if gateway.count(".") == 3:
+            return gateway
+    # Docker 20.10 names no gateway for its default bridge: the address is the interface's.
+    interface = (network.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+    address = _interface_address(interface)
+    if address is None:
+        raise CliError(
+            f"Docker's bridge {interface} has no IPv4 address on this machine"
+            " (the engine runs elsewhere: a VM, another host), so its containers cannot reach a server here"
+        )
+    return address
 
 
 def _interface_address(interface: str) -> str | None:
@@ -120,26 +96,26 @@ def _interface_address(interface: str) -> str | None:
 
 
 @contextmanager
-def running(log_file: Path) -> Iterator[Engine]:
-    """A Docker engine for the duration of the block: the running one, else dockerd started (and stopped) here."""
+def running(log_file: Path) -> Iterator[None]:
+    """A Docker engine that answers for the duration of the block: the running one, else dockerd
+    started (and stopped) here, as root, Docker installed first where it is missing."""
     if answers():
-        yield Engine(started_here=False)
+        yield
         return
     if os.environ.get("DOCKER_HOST"):
         raise CliError(f"the Docker engine at DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer")
-    if not is_root():
+    if os.geteuid() != 0:
         reason = "the Docker engine does not answer"
         if Path("/var/run/docker.sock").exists():
             reason += f" (is {os.environ.get('USER', 'this user')} in the docker group?)"
         raise DockerUnavailable(f"{reason}, and only root can start dockerd here")
     if shutil.which("dockerd") is None or shutil.which("docker") is None:
-        try:
-            apt_install(["docker.io"], "running sam local's containers")
-        except CliError as error:
-            raise DockerUnavailable(f"no Docker engine here: {error}") from None
+        if not system_packages.can_install():
+            raise DockerUnavailable("Docker is not installed, and there is no apt-get to install it with")
+        system_packages.install(["docker.io"], "running sam local's containers")  # a failure fails
     daemon = _start(log_file)
     try:
-        yield Engine(started_here=True)
+        yield
     finally:
         _stop(daemon)
 

@@ -24,8 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
+from . import system_packages
 from .console import CliError, note
-from .docker_engine import apt_install, is_root
 
 RECIPE_DIR = Path(__file__).resolve().parent / "invoke-image"
 RECIPE = (Path(__file__).resolve(), RECIPE_DIR / "bootstrap", RECIPE_DIR / "requirements.txt")
@@ -92,13 +92,13 @@ def _docker(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def _build(architecture: str, tarball: Path, log_file: Path) -> None:
-    if not is_root():
+    if os.geteuid() != 0:
         raise CliError(
             "building the invoke image (debootstrap) needs root, once per machine; "
             "or use AWS's images where Docker can pull them (--images aws)"
         )
     if shutil.which("debootstrap") is None:
-        apt_install(["debootstrap"], "building the invoke image")
+        system_packages.install(["debootstrap"], "building the invoke image")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     note(f"building the invoke image: Debian {SUITE} with python3.13 and awslambdaric (about 30 s; log: {log_file})")

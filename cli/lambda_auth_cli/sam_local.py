@@ -211,13 +211,13 @@ def command(args: argparse.Namespace) -> int:
     environment = {
         name: value for name, value in os.environ.items() if name not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")
     }
-    with docker_engine.running(files.folder / "dockerd.log") as engine:
+    with docker_engine.running(files.folder / "dockerd.log"):
         image = (
             invoke_image.ensure(artifact.architecture, files.folder / "invoke-image.log")
             if args.images == "local"
             else None
         )
-        with local_aws.embedded_dynamodb(engine.bridge_gateway()) as moto:
+        with local_aws.embedded_dynamodb(docker_engine.bridge_gateway()) as moto:
             secret_arn = _moto_ready(moto)
             variables = {
                 "AWS_ENDPOINT_URL_DYNAMODB": moto.endpoint_url,
@@ -234,10 +234,10 @@ def command(args: argparse.Namespace) -> int:
             }
             if image is not None:
                 options.update(invoke_image=[image], skip_pull_image=True)
-            files.write(variables, options, moto.credentials)
             environment.update(sam_credentials(moto.credentials), SAM_CLI_TELEMETRY="0")
             start_api = [sam, "local", "start-api", "--config-file", str(files.config), "--port", str(args.port)]
             try:
+                files.write(variables, options, moto.credentials)
                 say(_banner(args, moto, files, image))
                 with _running(start_api, environment) as sam_local:
                     status = sam_local.wait()

@@ -32,14 +32,14 @@ INVOKE_TIMEOUT_SECONDS = 180
 
 
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker_engine.Engine]:
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A Docker engine for the session: the running one, or dockerd started (and stopped) here."""
     with ExitStack() as stack:
         try:
-            running = stack.enter_context(docker_engine.running(tmp_path_factory.mktemp("docker") / "dockerd.log"))
+            stack.enter_context(docker_engine.running(tmp_path_factory.mktemp("docker") / "dockerd.log"))
         except docker_engine.DockerUnavailable as reason:
             pytest.skip(f"Docker cannot run here: {reason}")
-        yield running
+        yield
 
 
 def free_port() -> int:
@@ -92,7 +92,7 @@ def _answers(base_url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def sam(engine: docker_engine.Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
+def sam(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
     """One `lambda-auth sam-local` for the session, on a free port, with a state folder of its own."""
     port = free_port()
     files = sam_local.RunFiles(tmp_path_factory.mktemp("sam-local"))
