@@ -9,7 +9,8 @@ CHECKOV_ENV := .tools/checkov
 CHECKOV := $(CHECKOV_ENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint scan unit integration e2e screenshot bench build validate deploy clean lock artifact
+.PHONY: run test lint scan unit integration e2e screenshot bench build validate deploy clean lock artifact \
+  sam-local sam-local-test
 
 # The layer's dependencies: the list to edit, and its lock (every package, its version, its hashes).
 LAYER_REQUIREMENTS := layers/auth/requirements.in
@@ -61,6 +62,17 @@ screenshot: $(BIN)/.installed-dev ## docs/run-and-debug.png, taken by the Run & 
 	@mkdir -p docs
 	LAMBDA_AUTH_SCREENSHOT=docs/run-and-debug.png $(BIN)/pytest tests/e2e/test_run_and_debug.py -k signed_up
 
+# sam local in Docker, the functions on a moto for the containers (lambda-auth sam-local): as root,
+# dockerd is started if no engine runs (Docker installed first where missing) and stopped at
+# the end. SAM_LOCAL_PORT=N for another port than 3001; SAM_LOCAL_IMAGES=aws runs AWS's images,
+# which SAM CLI pulls, instead of the one built here from Debian (as root, once per machine).
+sam-local: $(BIN)/.installed-serve artifact ## sam local start-api in Docker against moto, on http://127.0.0.1:3001
+	$(BIN)/lambda-auth sam-local $(if $(SAM_LOCAL_PORT),--port $(SAM_LOCAL_PORT)) \
+	  $(if $(SAM_LOCAL_IMAGES),--images $(SAM_LOCAL_IMAGES))
+
+sam-local-test: $(BIN)/.installed-dev artifact ## sam local invoke with every event, and start-api over HTTP, in Docker
+	$(BIN)/pytest tests/sam_local
+
 bench: $(BIN)/.installed-dev artifact ## each route against its floor, one table; fails when a goal is not met
 	$(BIN)/python -m bench.run
 
@@ -93,13 +105,14 @@ build: $(SAM_ENV)/.installed ## sam build (python3.13 must be installed)
 # The artifact that tests and the bench run: sam build for this machine's architecture
 # (arm64 wheels cannot be imported on x86_64), from the same template and lock as the
 # deployed one. It lives in .aws-sam/native: sam's build/ (and, beside it, its build.toml,
-# kept apart from `make build`'s), and `runtime`, the python3.13 whose bytecode the layer
-# ships and which runs it. Rebuilt only when a source changes.
+# kept apart from `make build`'s), `architecture`, the Architecture it was built for, and
+# `runtime`, the python3.13 whose bytecode the layer ships and which runs it. Rebuilt only
+# when a source changes.
 NATIVE_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 NATIVE := .aws-sam/native
 ARTIFACT_SOURCES := template.yaml $(shell find layers functions -name __pycache__ -prune -o -print)
 
-artifact: $(NATIVE)/runtime ## sam build for this machine's architecture, into .aws-sam/native
+artifact: $(NATIVE)/runtime $(NATIVE)/architecture ## sam build for this machine's architecture, into .aws-sam/native
 
 $(NATIVE)/runtime: $(SAM_ENV)/.installed $(ARTIFACT_SOURCES)
 	@test -x "$(PY313_DIR)/python3.13" || { echo "make: python3.13 not found (pyenv install 3.13, or put it on PATH)" >&2; exit 1; }
@@ -107,6 +120,9 @@ $(NATIVE)/runtime: $(SAM_ENV)/.installed $(ARTIFACT_SOURCES)
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build --no-cached --build-dir $(NATIVE)/build \
 	  --parameter-overrides Architecture=$(NATIVE_ARCHITECTURE)
 	echo "$(PY313_DIR)/python3.13" > $@
+
+$(NATIVE)/architecture: $(NATIVE)/runtime
+	echo "$(NATIVE_ARCHITECTURE)" > $@
 
 # Resolve requirements.in for Lambda's Python on both architectures: one universal
 # resolution for CPython 3.13, with the hashes of every file of each version, so that the
@@ -118,8 +134,14 @@ $(UV_ENV)/.installed:
 	$(UV_ENV)/bin/python -m pip install --quiet uv==0.13.9
 	@touch $@
 
-lock: $(UV_ENV)/.installed ## refresh layers/auth/requirements.txt from requirements.in
+# The local invoke image's runtime client (lambda-auth sam-local) is locked the same way.
+INVOKE_IMAGE_REQUIREMENTS := cli/lambda_auth_cli/invoke-image/requirements.in
+INVOKE_IMAGE_LOCK := cli/lambda_auth_cli/invoke-image/requirements.txt
+
+lock: $(UV_ENV)/.installed ## refresh the layer's and the invoke image's locks from their requirements.in
 	$(UV_ENV)/bin/uv pip compile $(LAYER_REQUIREMENTS) --output-file $(LAYER_LOCK) --universal \
+	  --python-version 3.13 --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+	$(UV_ENV)/bin/uv pip compile $(INVOKE_IMAGE_REQUIREMENTS) --output-file $(INVOKE_IMAGE_LOCK) --universal \
 	  --python-version 3.13 --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
 deploy: build ## sam deploy with samconfig.toml's defaults (GUIDED=1 to be asked for each)

@@ -71,10 +71,11 @@ class Function:
 
 @dataclass(frozen=True)
 class Artifact:
-    """A `sam build` output folder and the python3.13 that runs it."""
+    """A `sam build` output folder, the python3.13 that runs it, and the architecture it was built for."""
 
     build_dir: Path
     python: Path
+    architecture: str  # the template's Architecture parameter: x86_64 or arm64
 
     @classmethod
     def native(cls) -> Artifact:
@@ -82,7 +83,8 @@ class Artifact:
         runtime = NATIVE / "runtime"
         if not runtime.is_file():
             raise ArtifactMissing(f"no artifact in {NATIVE}: run `make artifact`")
-        return cls(NATIVE / "build", Path(runtime.read_text().strip()))
+        architecture = (NATIVE / "architecture").read_text().strip()
+        return cls(NATIVE / "build", Path(runtime.read_text().strip()), architecture)
 
     @cached_property
     def template(self) -> dict[str, Any]:

@@ -47,9 +47,7 @@ def invoke(args: argparse.Namespace) -> int:
                 result: Any = function.invoke(event, request_id)
             except FunctionError as error:
                 say(json.dumps(error.payload(request_id), indent=2, ensure_ascii=False), output)
-                refused = error.error_message == "Unauthorized"
-                note = " (API Gateway answers it with 401 UNAUTHORIZED)" if refused else ""
-                raise CliError(f"{args.function} raised {error.error_type}: {error.error_message}{note}") from None
+                raise CliError(f"{args.function} raised {error.error_type}: {error.error_message}") from None
         try:
             text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as error:

@@ -9,7 +9,9 @@ The embedded DynamoDB (moto's server) listens on loopback, where any web page th
 developer has open could reach it. So it answers only requests signed with credentials
 made for this run (a random key, known to the server's process and kept in its record,
 readable by its owner only), sent to a loopback Host, without an Origin header: a page's
-fetch carries an Origin, cannot sign, and gets a 403 with no CORS headers.
+fetch carries an Origin, cannot sign, and gets a 403 with no CORS headers. For `sam
+local`'s containers it listens on the Docker bridge's address instead, and takes that
+address as Host too (a name a page could point there is still refused).
 """
 
 from __future__ import annotations
@@ -110,9 +112,10 @@ class _GuardedMoto:
     lock lets moto handle one request at a time, as the guarantees need.
     """
 
-    def __init__(self, app: Any, credentials: LocalCredentials):
+    def __init__(self, app: Any, credentials: LocalCredentials, address: str):
         self._app = app
         self._credentials = credentials
+        self._address = address  # the address it listens on, which its clients may name as Host
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -133,7 +136,9 @@ class _GuardedMoto:
 
         query = environ.get("QUERY_STRING")
         url = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
-        return refusal("the embedded DynamoDB", environ["REQUEST_METHOD"], url, header, body, self._credentials)
+        return refusal(
+            "the embedded DynamoDB", environ["REQUEST_METHOD"], url, header, body, self._credentials, self._address
+        )
 
 
 def refusal(
@@ -143,13 +148,16 @@ def refusal(
     header: Callable[[str], str | None],
     body: bytes,
     credentials: LocalCredentials,
+    own_address: str | None = None,
 ) -> str | None:
     """Why a local stand-in of an AWS service refuses a request, or None: it answers only requests
-    signed with `credentials` (SigV4), sent to a loopback Host, without an Origin (a web page's)."""
+    signed with `credentials` (SigV4), sent to a loopback Host (or the address it listens on, which
+    sam local's containers name), without an Origin (a web page's)."""
     if header("Origin") is not None:
         return f"{service} answers no web page (the request has an Origin)"
-    if not is_loopback(urlsplit(f"//{header('Host') or ''}").hostname or ""):
-        return f"{service} answers only to a loopback Host"
+    host = urlsplit(f"//{header('Host') or ''}").hostname or ""
+    if not (is_loopback(host) or (own_address is not None and _same_address(host, own_address))):
+        return f"{service} answers only to a loopback Host or its own address"
     match = _AUTHORIZATION.fullmatch(header("Authorization") or "")
     if match is None or not hmac.compare_digest(match["key"], credentials.access_key_id):
         return "the request is not signed with this run's access key"
@@ -157,6 +165,14 @@ def refusal(
     request, _ = canonical_request(method, url, headers, hashlib.sha256(body).hexdigest())
     expected = signature(credentials.secret_access_key, headers.get("x-amz-date", ""), match["scope"], request)
     return None if hmac.compare_digest(expected, match["signature"]) else "the request's signature does not match"
+
+
+def _same_address(host: str, address: str) -> bool:
+    """Whether `host` is the IP address `address` (a name never is)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(address)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -167,7 +183,8 @@ class EmbeddedDynamoDB:
 
 @contextmanager
 def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[EmbeddedDynamoDB]:
-    """Run moto's server (DynamoDB among its services) on a free port of `host`, with fresh credentials.
+    """Run moto's server (DynamoDB and Secrets Manager among its services) on a free port of `host`,
+    an IP address, with fresh credentials.
 
     Data lives in memory.
     """
@@ -177,7 +194,7 @@ def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[EmbeddedDynamoDB]:
     # moto serves through werkzeug, whose request log would fill the console with its calls.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     credentials = LocalCredentials.fresh()
-    app = _GuardedMoto(DomainDispatcherApplication(create_backend_app), credentials)
+    app = _GuardedMoto(DomainDispatcherApplication(create_backend_app), credentials, host)
     server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="embedded-dynamodb", daemon=True)
     thread.start()
@@ -287,6 +304,8 @@ def function_environment(
     warnings = []
     for function in app.functions.values():
         for name, value in function.environment.items():
+            if not value:  # unset, to the functions (as the AWS endpoints are): this process's own value stays
+                continue
             if name in merged and merged[name] != value:
                 warnings.append(f"functions disagree on {name}; locally all of them use {merged[name]!r}")
             merged.setdefault(name, value)

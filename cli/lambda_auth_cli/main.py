@@ -1,5 +1,6 @@
 """The `lambda-auth` command: `serve` the template's API locally, `invoke` one function with an event,
-manage the token `keys`, list `users` and issue a `token` for one (locally or in a deployed stack).
+run it under `sam-local` in Docker, manage the token `keys`, list `users` and issue a `token` for
+one (locally or in a deployed stack).
 
 Errors are one line on stderr, `lambda-auth: ...`, with exit status 1 for a failure at
 run time and 2 for a usage error (a bad argument, event file or template).
@@ -19,7 +20,7 @@ from typing import NoReturn
 
 from .console import PROGRAM, CliError, Stop, note
 from .jwks_file import DEFAULT_PATH as DEFAULT_KEY_FILE
-from .template import TemplateError
+from .template import PROJECT_ROOT, TemplateError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +62,10 @@ def _overrides(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROGRAM,
-        description="Local tooling for lambda-auth: run the API of template.yaml without Docker or an AWS account.",
+        description=(
+            "Local tooling for lambda-auth: run the API of template.yaml without an AWS account, in this "
+            "process (serve) or under sam local in Docker (sam-local)."
+        ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -97,6 +101,39 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--event", "-e", required=True, type=Path, help="a JSON event file, e.g. events/signup.json")
     _overrides(invoke)
     _where(invoke, KEY_FILE_HELP, verbose=VERBOSE_HELP)
+
+    sam_local = commands.add_parser(
+        "sam-local",
+        help="run sam local start-api on Docker, the functions on a moto (DynamoDB and Secrets Manager)",
+        description=(
+            "Run `sam local start-api` on the build `make artifact` made, in Docker (dockerd is started here, "
+            "as root, if no engine runs, and stopped at the end), with moto standing in for DynamoDB and "
+            "Secrets Manager on the Docker bridge's address. It writes the env vars file, SAM CLI's config "
+            "and the moto's key into --state-dir for `sam local invoke` from another terminal, and removes "
+            "them when it stops."
+        ),
+    )
+    sam_local.add_argument(
+        "--port",
+        type=_positive,
+        default=3001,
+        help="the port sam local listens on, on 127.0.0.1 (default: %(default)s; `make run` has 3000)",
+    )
+    sam_local.add_argument(
+        "--images",
+        choices=["local", "aws"],
+        default="local",
+        help="the functions' image: local, built here from Debian (root, once per machine), or aws, AWS's images, "
+        "which SAM CLI pulls (default: %(default)s)",
+    )
+    sam_local.add_argument(
+        "--state-dir",
+        type=Path,
+        default=PROJECT_ROOT / ".local" / "sam-local",
+        metavar="PATH",
+        help="where the run's files go (default: .local/sam-local)",
+    )
+    sam_local.add_argument("--verbose", "-v", action="store_true", help=argparse.SUPPRESS)
 
     keys = commands.add_parser(
         "keys",
@@ -188,6 +225,7 @@ _COMMANDS = {
     "keys": ("key_rotation", "command"),
     "users": ("admin", "users_command"),
     "token": ("admin", "token_command"),
+    "sam-local": ("sam_local", "command"),
 }
 
 

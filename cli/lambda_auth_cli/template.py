@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 import os
 import re
+import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 TABLE_RESOURCE = "UsersTable"
+TOKEN_KEYS_RESOURCE = "TokenKeys"  # noqa: S105 - a resource's name
 
 LOCAL_BUCKET = "local"  # the fake S3 bucket local code URIs are rewritten to before translating
 DEFAULT_REGION = "us-east-1"
@@ -93,6 +97,24 @@ def table_definition(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     if "TimeToLiveSpecification" in properties:
         definition["TimeToLiveSpecification"] = properties["TimeToLiveSpecification"]
     return definition
+
+
+def first_token_keys(path: Path = TEMPLATE_PATH) -> str:
+    """The token keys' secret as the stack creates it: GenerateSecretString's SecretStringTemplate
+    with a fresh random string, of its length and from its alphabet, under its GenerateStringKey."""
+    spec = load(path)["Resources"][TOKEN_KEYS_RESOURCE]["Properties"]["GenerateSecretString"]
+    classes = {
+        "ExcludeLowercase": string.ascii_lowercase,
+        "ExcludeUppercase": string.ascii_uppercase,
+        "ExcludeNumbers": string.digits,
+        "ExcludePunctuation": string.punctuation,
+    }
+    alphabet = "".join(characters for flag, characters in classes.items() if not spec.get(flag))
+    alphabet += " " if spec.get("IncludeSpace") else ""
+    alphabet = "".join(character for character in alphabet if character not in spec.get("ExcludeCharacters", ""))
+    document = json.loads(spec["SecretStringTemplate"])
+    document[spec["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(int(spec["PasswordLength"])))
+    return json.dumps(document)
 
 
 # The template as SAM translates it

@@ -1,4 +1,4 @@
-"""REQUEST authorizer: an Allow policy for a valid token, API Gateway's 401 otherwise.
+"""REQUEST authorizer: an Allow policy for a valid token, a Deny policy (Xano's 401) otherwise.
 
 It logs with the standard library's logging, not Powertools (see observability.py):
 importing Powertools would bring botocore into its cold start.
@@ -18,4 +18,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return authorizer.authorize(event)
     except Unauthorized as refusal:
         logger.info("token refused", extra={"reason": refusal.reason})
-        raise Exception(authorizer.UNAUTHORIZED) from None
+        return authorizer.deny_policy(str(event.get("methodArn", "")))

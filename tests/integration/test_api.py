@@ -281,6 +281,23 @@ def test_the_authorizer_hands_the_user_id_and_extras_to_the_backend(api: Api) ->
     assert json.loads(policy["context"]["extras"]) == {}
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer not-a-token"}],
+    ids=["no-token", "not-bearer", "malformed"],
+)
+def test_the_authorizer_refuses_with_a_deny_of_the_method_and_no_user(api: Api, headers: dict[str, str]) -> None:
+    # A Deny, not a raised "Unauthorized": sam local takes the latter for a failure (502).
+    request = event("authorizer", headers=headers)
+    assert api.handlers["authorizer"](request) == {
+        "principalId": "anonymous",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": request["methodArn"]}],
+        },
+    }
+
+
 def test_no_response_reveals_the_password_or_its_hash(api: Api) -> None:
     email, token = signed_up(api)
     _, login_body, _ = api.post("login", {"email": email, "password": PASSWORD})

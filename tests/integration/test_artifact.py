@@ -138,8 +138,17 @@ def test_signup_and_login_from_the_artifact_answer_tokens(flow: Flow) -> None:
         assert json.loads(answer["body"])["authToken"].count(".") == 4  # compact JWE: five parts
 
 
+DENIED = {
+    "principalId": "anonymous",
+    "policyDocument": {
+        "Version": "2012-10-17",
+        "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": event("authorizer")["methodArn"]}],
+    },
+}
+
+
 def test_the_authorizer_from_the_artifact_refuses_a_bad_token_and_allows_a_good_one(flow: Flow) -> None:
-    assert flow.placeholder_refused == {"errorType": "Exception", "errorMessage": "Unauthorized"}
+    assert flow.placeholder_refused == DENIED
     (statement,) = flow.allowed["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert flow.allowed["principalId"] == str(flow.allowed["context"]["userId"])
@@ -193,13 +202,13 @@ def test_the_lifecycle_from_the_artifact_mails_through_ses_resets_and_logs_out(
     confirmed = answered(deployment.invoke(artifact, "PasswordResetConfirmFunction", confirm))
     assert confirmed["statusCode"] == 200, confirmed
     login_token = json.loads(flow.login["body"])["authToken"]
-    assert authorize(artifact, deployment, login_token) == {"errorType": "Exception", "errorMessage": "Unauthorized"}
+    assert authorize(artifact, deployment, login_token) == DENIED
 
     token = json.loads(confirmed["body"])["authToken"]
     allowed = answered(authorize(artifact, deployment, token))
     logout = answered(deployment.invoke(artifact, "LogoutFunction", authorized("logout", allowed)))
     assert (logout["statusCode"], logout["body"]) == (200, "{}")
-    assert authorize(artifact, deployment, token) == {"errorType": "Exception", "errorMessage": "Unauthorized"}
+    assert authorize(artifact, deployment, token) == DENIED
 
 
 def test_every_function_of_the_template_is_in_the_artifact(artifact: Artifact) -> None:

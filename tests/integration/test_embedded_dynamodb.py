@@ -9,12 +9,17 @@ that name as Host. Each is refused with a 403 that holds no CORS header.
 from __future__ import annotations
 
 import http.client
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from lambda_auth_cli import local_aws
@@ -104,3 +109,53 @@ def test_each_run_has_credentials_of_its_own() -> None:
     with local_aws.embedded_dynamodb() as first, local_aws.embedded_dynamodb() as second:
         assert first.credentials != second.credentials
         assert first.credentials.secret_access_key not in repr(first)
+
+
+BRIDGE = "172.17.0.1"  # Docker's default bridge gateway, where sam local's containers reach the host
+
+
+def signed_environ(credentials: local_aws.LocalCredentials, host: str, **headers: str) -> dict[str, Any]:
+    """A WSGI environ for a ListTables request to `host`, signed with `credentials`."""
+    request = AWSRequest("POST", f"http://{host}/", data=b"{}", headers={"X-Amz-Target": TARGET, **headers})
+    key = Credentials(credentials.access_key_id, credentials.secret_access_key)
+    SigV4Auth(key, "dynamodb", "us-east-1").add_auth(request)
+    environ = {f"HTTP_{name.upper().replace('-', '_')}": str(value) for name, value in request.headers.items()}
+    return {
+        **environ,
+        "HTTP_HOST": host,  # signed from the URL, as botocore sends it
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "CONTENT_LENGTH": "2",
+        "wsgi.input": io.BytesIO(b"{}"),
+    }
+
+
+def guard_status(address: str, environ: dict[str, Any], credentials: local_aws.LocalCredentials) -> str:
+    """What the guard in front of a server listening on `address` answers (moto stubbed by a 200)."""
+    statuses: list[str] = []
+
+    def moto(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    local_aws._GuardedMoto(moto, credentials, address)(environ, lambda status, headers: statuses.append(status))
+    return statuses[0]
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [(f"{BRIDGE}:5000", "200 OK"), ("127.0.0.1:5000", "200 OK"), ("172.17.0.2:5000", "403 Forbidden")],
+    ids=["its-own-address", "loopback", "another-address"],
+)
+def test_on_the_bridge_it_takes_its_own_address_as_host_and_no_other(host: str, status: str) -> None:
+    credentials = local_aws.LocalCredentials.fresh()
+    assert guard_status(BRIDGE, signed_environ(credentials, host), credentials) == status
+
+
+def test_on_the_bridge_a_signed_request_with_an_origin_or_another_key_is_still_refused() -> None:
+    credentials = local_aws.LocalCredentials.fresh()
+    with_origin = signed_environ(credentials, f"{BRIDGE}:5000", Origin="http://172.17.0.1:8080")
+    assert guard_status(BRIDGE, with_origin, credentials) == "403 Forbidden"
+    other_key = signed_environ(local_aws.LocalCredentials.fresh(), f"{BRIDGE}:5000")
+    assert guard_status(BRIDGE, other_key, credentials) == "403 Forbidden"

@@ -78,10 +78,7 @@ def test_no_log_line_holds_a_password_hash_or_token(
             ({}, {"authtoken": login_token}),
             ({"Authorization": f"Bearer {token[:-3]}abc"}, None),
         ):
-            try:
-                handlers["authorizer"](event("authorizer", headers=headers, queryStringParameters=query))
-            except Exception as refusal:
-                assert str(refusal) == "Unauthorized"
+            handlers["authorizer"](event("authorizer", headers=headers, queryStringParameters=query))
         credentials = users.get_credentials(email)
         assert credentials is not None
     finally:

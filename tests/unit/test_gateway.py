@@ -190,11 +190,14 @@ def test_an_allow_that_covers_the_method_lets_the_request_through(serve: Callabl
     ],
     ids=["deny", "another-method", "another-stage", "deny-wins-over-allow"],
 )
-def test_a_deny_or_a_policy_that_does_not_cover_the_method_is_403(serve: Callable[..., str], policy: Any) -> None:
+def test_a_deny_or_a_policy_that_does_not_cover_the_method_is_the_templates_access_denied_401(
+    serve: Callable[..., str], policy: Any
+) -> None:
     me = Stub(ok())
     call = serve(AuthorizerFunction=Stub(policy), MeFunction=me)
     reply = call(f"{BASE}/auth/me")
-    assert_gateway_error(reply, 403, {"code": "ERROR_CODE_ACCESS_DENIED", "message": "Access denied."})
+    assert_gateway_error(reply, 401, {"code": "ERROR_CODE_UNAUTHORIZED", "message": "Invalid token."})
+    assert reply.headers["x-amzn-errortype"] == "AccessDeniedException"  # API Gateway's ACCESS_DENIED, reshaped
     assert me.events == []
 
 

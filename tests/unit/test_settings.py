@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import botocore.session
 import pytest
 
 from lambda_auth import settings
@@ -95,6 +96,16 @@ def test_an_empty_variable_counts_as_unset() -> None:
     assert TokenSettings.from_environment(env).ttl_seconds == 86400
     assert ApiSettings.from_environment(env).cors_allow_origin == "*"
     assert settings.AwsSettings.from_environment(env).endpoint("secretsmanager") is None
+
+
+def test_an_empty_dynamodb_endpoint_leaves_botocore_on_the_regions_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The template declares AWS_ENDPOINT_URL_DYNAMODB empty; botocore, which reads it itself, must ignore it.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    client = botocore.session.Session().create_client(
+        "dynamodb", region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+    )
+    assert client.meta.endpoint_url == "https://dynamodb.eu-west-1.amazonaws.com"
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import pytest
 from jwcrypto.common import base64url_decode
 
 from lambda_auth import api, tokens
-from lambda_auth.errors import AccessDenied, AuthError, NotFound, TooManyRequests, Unauthorized
+from lambda_auth.errors import AuthError, NotFound, TooManyRequests, Unauthorized
 from lambda_auth.keys import KEY_BYTES, KeySetError, parse_key_set
 from lambda_auth.store import layout
 from lambda_auth.store.attempts import AttemptItem
-from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, load, translate
+from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, first_token_keys, load, translate
 
 from .rendering import render
 
@@ -38,6 +38,7 @@ CORS_ORIGIN = {"Fn::Sub": "'${CorsAllowOrigin}'"}
 TABLE_ARN = {"Fn::GetAtt": ["UsersTable", "Arn"]}
 SECRET_ARN = {"Fn::Sub": ["${secretArn}", {"secretArn": {"Ref": "TokenKeys"}}]}
 BASE64URL = set(string.ascii_letters + string.digits + "-_")
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETSMANAGER")
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +266,8 @@ def rendered(body_template: str) -> Any:
 
 EXPECTED_GATEWAY_RESPONSES: dict[str, tuple[str | None, AuthError | None]] = {
     "UNAUTHORIZED": ("401", Unauthorized()),
-    "ACCESS_DENIED": ("403", AccessDenied()),
+    # The authorizer refuses a token with a Deny policy, which API Gateway answers with ACCESS_DENIED.
+    "ACCESS_DENIED": ("401", Unauthorized()),
     "MISSING_AUTHENTICATION_TOKEN": ("404", NotFound()),
     "THROTTLED": ("429", TooManyRequests(1)),
     "DEFAULT_4XX": (None, None),
@@ -471,9 +473,23 @@ def test_functions_get_the_secrets_arn_and_never_a_key(template: dict[str, Any])
     for variables in environments:
         assert "AUTH_JWKS_FILE" not in variables
         for name, value in variables.items():
-            # Literal values are only Powertools' switches; everything else comes from a Ref.
-            assert not isinstance(value, str) or name.startswith("POWERTOOLS_"), name
+            # Literal values are only Powertools' switches and the empty endpoints (sam local's
+            # overrides); everything else comes from a Ref.
+            assert not isinstance(value, str) or name.startswith("POWERTOOLS_") or name in ENDPOINT_VARIABLES, name
     assert "resolve:secretsmanager" not in TEMPLATE_PATH.read_text()
+
+
+def test_every_function_declares_the_aws_endpoints_empty_for_sam_local_to_override(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    # sam local's --env-vars sets only declared variables; empty, they mean the region's endpoints.
+    globals_ = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert {name: globals_.get(name) for name in ENDPOINT_VARIABLES} == dict.fromkeys(ENDPOINT_VARIABLES, "")
+    for name, function in of_type(translated, "AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert {variable: variables.get(variable) for variable in ENDPOINT_VARIABLES} == dict.fromkeys(
+            ENDPOINT_VARIABLES, ""
+        ), name
 
 
 def secret_alphabet(spec: dict[str, Any]) -> str:
@@ -535,6 +551,17 @@ def test_a_first_secret_ending_in_any_character_parses_and_round_trips_a_token(
     for last in secret_alphabet(secret_spec):
         generated = "".join(secrets.choice(string.ascii_letters) for _ in range(length - 1)) + last
         _round_trip(first_secret(secret_spec, generated))
+
+
+def test_the_local_tools_create_the_first_secret_as_the_stack_does(secret_spec: dict[str, Any]) -> None:
+    generated = json.loads(first_token_keys())
+    assert {name: value for name, value in generated.items() if name != "k"} == json.loads(
+        secret_spec["SecretStringTemplate"]
+    )
+    assert len(generated["k"]) == secret_spec["PasswordLength"]
+    assert set(generated["k"]) <= set(secret_alphabet(secret_spec))
+    assert first_token_keys() != first_token_keys()
+    _round_trip(json.dumps(generated))
 
 
 def test_a_first_secret_of_another_length_is_refused(secret_spec: dict[str, Any]) -> None:

@@ -30,8 +30,8 @@ verified_tokens = tokens.VerifiedTokenCache()
 # Sessions this instance has found live, trusted for AUTH_SESSION_CHECK_SECONDS.
 live_sessions = session_check.SessionCheck()
 
-# The exact message API Gateway turns into its 401 UNAUTHORIZED gateway response.
-UNAUTHORIZED = "Unauthorized"
+# A refused request's principal: never a user id (those are integers).
+ANONYMOUS = "anonymous"
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
@@ -79,6 +79,20 @@ def allow_policy(claims: tokens.Claims, method_arn: str) -> dict[str, Any]:
             "userId": claims.user_id,
             "sessionId": claims.session_id or "",
             "extras": _extras_json(claims.extras),
+        },
+    }
+
+
+def deny_policy(method_arn: str) -> dict[str, Any]:
+    """Refuse this one method: API Gateway answers with its ACCESS_DENIED gateway response,
+    which the template makes Xano's 401. A policy rather than raising "Unauthorized", which
+    only API Gateway reads as a refusal: sam local reads a Deny as one too (a 403), but a
+    raised error as a failure (a 502)."""
+    return {
+        "principalId": ANONYMOUS,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": method_arn}],
         },
     }
 

@@ -1,0 +1,135 @@
+"""sam local as SAM users run it, in Docker: `lambda-auth sam-local` (what `make sam-local` runs) in a
+process of its own, serving `sam local start-api` against its moto, and `sam local invoke` run against
+the same moto with the command its banner and the README show.
+
+`make sam-local-test` runs these, not `make test`: they need Docker (as root, dockerd is started here
+and stopped at the end) and, the first time on a machine, root to build the invoke image. They are
+skipped, with the reason, only where Docker cannot run at all.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from lambda_auth_cli import docker_engine, sam_local
+from tests.e2e.conftest import ROOT, Output, call, cli_command, cli_environment
+
+# The first run on a machine builds the invoke image (debootstrap) before sam local starts.
+START_TIMEOUT_SECONDS = 600
+STOP_TIMEOUT_SECONDS = 90
+INVOKE_TIMEOUT_SECONDS = 180
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A Docker engine for the session: the running one, or dockerd started (and stopped) here."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(docker_engine.running(tmp_path_factory.mktemp("docker") / "dockerd.log"))
+        except docker_engine.DockerUnavailable as reason:
+            pytest.skip(f"Docker cannot run here: {reason}")
+        yield
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class SamLocal:
+    """A running `lambda-auth sam-local`: sam local start-api's base URL, its state folder, its output."""
+
+    base_url: str
+    files: sam_local.RunFiles
+    process: subprocess.Popen[str]
+    output: Output
+    secrets: list[str] = field(default_factory=list)  # what its output must never show: tokens, the moto's key
+
+    def invoke(self, function: str, event: str) -> Any:
+        """`sam local invoke FUNCTION -e EVENT` against this run, as its banner shows it; the function's answer."""
+        command = sam_local.invoke_hint(self.files, function, event)
+        done = subprocess.run(  # noqa: S603 - the banner's own command line
+            ["bash", "-c", command],  # noqa: S607
+            cwd=ROOT,
+            env=cli_environment(),
+            capture_output=True,
+            text=True,
+            timeout=INVOKE_TIMEOUT_SECONDS,
+            check=False,
+        )
+        assert done.returncode == 0, f"{command} failed:\n{done.stderr[-4000:]}"
+        # SAM CLI writes the function's answer on stdout, its own and the function's logs on stderr.
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def moto_secret_key(files: sam_local.RunFiles) -> str:
+    """The moto's secret key for the run, from the file that hands it to SAM CLI."""
+    for line in files.credentials.read_text().splitlines():
+        if line.startswith("export AWS_SECRET_ACCESS_KEY="):
+            return line.partition("=")[2]
+    raise AssertionError(f"{files.credentials} holds no secret key")
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        call(f"{base_url}/")
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def sam(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
+    """One `lambda-auth sam-local` for the session, on a free port, with a state folder of its own."""
+    port = free_port()
+    files = sam_local.RunFiles(tmp_path_factory.mktemp("sam-local"))
+    process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
+        [*cli_command(), "sam-local", "--port", str(port), "--state-dir", str(files.folder)],
+        cwd=ROOT,
+        env=cli_environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = Output()
+    threading.Thread(target=output.collect, args=(process.stdout,), daemon=True).start()
+    running = SamLocal(f"http://127.0.0.1:{port}", files, process, output)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not _answers(running.base_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            pytest.fail(f"lambda-auth sam-local did not start:\n{output.text()[-6000:]}")
+        time.sleep(1)
+    running.secrets.append(moto_secret_key(files))
+    try:
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(STOP_TIMEOUT_SECONDS)
+        assert status == 0, f"lambda-auth sam-local did not stop cleanly ({status}):\n{output.text()[-6000:]}"
+        shown = sum(secret in output.text() for secret in running.secrets)
+        assert shown == 0, f"its output shows {shown} of the run's tokens and key"  # which, it does not say
+        # It leaves nothing behind: not the moto's key, not a container.
+        assert not [path for path in (files.env_vars, files.config, files.credentials) if path.exists()]
+        containers = subprocess.run(
+            ["docker", "ps", "--all", "--quiet", "--filter", "label=sam.cli.container.type=lambda"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert containers.stdout.strip() == "", "sam local's containers outlived it"
