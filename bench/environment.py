@@ -34,6 +34,11 @@ LOGICAL_IDS = {
     "me": "MeFunction",
     "login": "LoginFunction",
     "signup": "SignupFunction",
+    "logout": "LogoutFunction",
+    "password": "PasswordChangeFunction",
+    "password_reset": "PasswordResetFunction",
+    "password_reset_mailer": "PasswordResetMailerFunction",
+    "password_reset_confirm": "PasswordResetConfirmFunction",
 }
 
 
@@ -97,6 +102,9 @@ class Environment:
             # One client address makes every request: its limits must not refuse the bench.
             "AUTH_SIGNUP_MAX_PER_IP": "100000000",
             "AUTH_LOGIN_MAX_FAILURES_PER_IP": "100000000",
+            "AUTH_RESET_MAX_PER_IP": "100000000",
+            "AUTH_RESET_MAILER": "PasswordResetMailerFunction",
+            "AUTH_MAIL_OUTBOX": str(workdir / "outbox.jsonl"),  # the mailer's SES call, stood in for by a file
             "POWERTOOLS_SERVICE_NAME": "lambda-auth",
             "POWERTOOLS_METRICS_NAMESPACE": "LambdaAuthBench",
             "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -1,19 +1,25 @@
 """Warm calls, in this process, each timed in alternation with the floor of its unavoidable work:
 - authorizer, a token it has not seen: jwcrypto's own decryption of the same token with the
-  same key (`JWE()`, `deserialize(token, key)`, `payload`), ≤ 1.2x;
-- authorizer, a token it has seen: an absolute 10 µs for the whole handler call;
+  same key (`JWE()`, `deserialize(token, key)`, `payload`) plus one bare GetItem (boto3,
+  consistent read) of the token's session item on the same endpoint, ≤ 1.2x;
+- authorizer, a token it has seen, its session checked within AUTH_SESSION_CHECK_SECONDS
+  (the template's default, 10 s: revocation on): an absolute 10 µs for the whole handler call;
 - /auth/me: one bare GetItem (boto3, consistent read) of the same item on the same endpoint, ≤ 1.3x;
 - login: argon2 verification with the same parameters, plus the DynamoDB calls a successful
   login makes, with boto3: the two attempt counters counted (UpdateItem), the credentials
-  read (GetItem), the email's counter cleared (DeleteItem) and the address's attempt taken
-  back (UpdateItem), ≤ 1.2x;
-- signup: argon2 hashing with the same parameters, plus the two UpdateItems and the
-  TransactWriteItems that signup makes, with boto3, ≤ 1.2x.
+  read (GetItem), the email's counter cleared (DeleteItem), the address's attempt taken
+  back (UpdateItem) and the new session recorded (UpdateItem), ≤ 1.2x;
+- signup: argon2 hashing with the same parameters, plus the two UpdateItems, the
+  TransactWriteItems and the first session's UpdateItem that signup makes, with boto3, ≤ 1.2x;
+- enumeration: a password reset request for an unknown email against one for an email with
+  an account, and a confirmation for an email without a pending code against a wrong code,
+  each pair's medians within 20% of each other.
 And `lambda-auth serve`'s throughput for /auth/me, for reference.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import importlib.util
 import json
@@ -30,10 +36,12 @@ import boto3
 from . import load, project, servers
 from .environment import FUNCTIONS, PASSWORD, REGION, TABLE, Context, Environment, event, quiet_stdout
 from .report import Results, Row
-from .timing import paired, repeated
+from .timing import paired, repeated, series
+
+Handler = Callable[[Any, Any], Any]
 
 
-def load_handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
+def load_handler(name: str) -> Handler:
     """functions/<name>/app.py under a name of its own, as Lambda keeps functions apart."""
     spec = importlib.util.spec_from_file_location(f"bench_function_{name}", FUNCTIONS / name / "app.py")
     assert spec is not None and spec.loader is not None
@@ -44,20 +52,23 @@ def load_handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
     return handler
 
 
-def authorizer(results: Results, tokens_count: int, hits: int) -> None:
-    """A token the authorizer has not seen (against jwcrypto's own decryption), and one it has."""
+def authorizer(env: Environment, results: Results, tokens_count: int, hits: int) -> None:
+    """A token the authorizer has not seen (against jwcrypto's own decryption plus one bare GetItem of
+    the token's session), and one it has (its session checked within the window)."""
     from jwcrypto import jwe
 
     handler = load_handler("authorizer")
     context = Context("authorizer")
     key = project.current_key()
-    issued = [project.issue_token(1000 + index) for index in range(tokens_count + 3)]
+    issued = [project.issue_token(1000 + index) for index in range(tokens_count + 3)]  # a session each
     template = event("authorizer")
     events = [{**template, "headers": {**template["headers"], "Authorization": f"Bearer {t}"}} for t in issued]
+    client = boto3.client("dynamodb", endpoint_url=env.endpoint, region_name=REGION)
 
     def bare(index: int) -> object:
         decryption = jwe.JWE()
         decryption.deserialize(issued[index], key=key)
+        client.get_item(TableName=TABLE, Key=project.session_key(1000 + index), ConsistentRead=True)
         return decryption.payload
 
     with quiet_stdout():
@@ -151,7 +162,24 @@ def login_and_signup(env: Environment, results: Results, rounds: int) -> None:
                 ReturnValues="ALL_NEW",
             )
 
-        def login_floor(_: int) -> None:
+        floor_sessions = {"pk": {"S": f"sessions#bench-floor-{run}"}}
+        client.put_item(TableName=TABLE, Item={**floor_sessions, "sessions": {"M": {}}})
+
+        def record_session(key: dict[str, Any], index: int, first: bool) -> None:
+            entry = {"M": {"created_at": {"N": str(int(time.time()))}, "expires_at": {"N": str(int(time.time()) + 60)}}}
+            client.update_item(
+                TableName=TABLE,
+                Key=key,
+                UpdateExpression="SET #sessions = :map" if first else "SET #sessions.#sid = :entry",
+                ConditionExpression="attribute_not_exists(#sessions)" if first else "attribute_exists(#sessions)",
+                ExpressionAttributeNames={"#sessions": "sessions"}
+                if first
+                else {"#sessions": "sessions", "#sid": f"s{index}"},
+                ExpressionAttributeValues={":map": {"M": {f"s{index}": entry}}} if first else {":entry": entry},
+                ReturnValues="ALL_NEW",
+            )
+
+        def login_floor(index: int) -> None:
             count_attempt(email_counter, "1", "#window_ends_at > :now")
             count_attempt(address_counter, "1", "#window_ends_at > :now")
             client.get_item(TableName=TABLE, Key={"pk": {"S": f"email#{email}"}}, ConsistentRead=True)
@@ -159,6 +187,7 @@ def login_and_signup(env: Environment, results: Results, rounds: int) -> None:
             # The floor keeps its counter to reuse it; login deletes the email's: one write each.
             count_attempt(email_counter, "-1", "#attempts > :zero")
             count_attempt(address_counter, "-1", "#attempts > :zero")
+            record_session(floor_sessions, index, first=False)  # the new session, in the user's item
 
         login_samples, login_floor_samples = paired(login_route, login_floor, rounds)
 
@@ -226,6 +255,7 @@ def login_and_signup(env: Environment, results: Results, rounds: int) -> None:
                 ],
                 ClientRequestToken=str(uuid.uuid4()),
             )
+            record_session({"pk": {"S": f"sessions#floor.{run}.{index}"}}, index, first=True)  # the user's first
 
         signup_samples, signup_floor_samples = paired(signup_route, signup_floor, rounds)
     results.warm["login"] = login_samples
@@ -255,3 +285,104 @@ def serve_throughput(env: Environment, results: Results, seconds: float) -> None
     if result.failures:
         note += f", {result.failures} FAILED"
     results.rows.append(Row("lambda-auth serve, GET /auth/me under load", result.median, result.p95, note=note))
+
+
+def reset_enumeration(env: Environment, results: Results, rounds: int) -> None:
+    """The reset routes answer an unknown email as they answer a known one, in the same time."""
+    request = load_handler("password_reset")
+    confirm = load_handler("password_reset_confirm")
+    run = env.run
+    known = [f"bench.reset.{run}.{index}@example.com" for index in range(rounds + 3)]
+    for email in known:
+        project.create_user_with_reset_code(email, PASSWORD, "00000000")
+
+    def body_event(name: str, body: dict[str, str]) -> dict[str, Any]:
+        return event(name, body=json.dumps(body))
+
+    def requested(email: str) -> None:
+        answer = request(body_event("password_reset", {"email": email}), Context("password_reset"))
+        assert (answer["statusCode"], answer["body"]) == (200, "{}"), answer
+
+    def refused(email: str) -> None:
+        body = {"email": email, "code": "12345678", "new_password": PASSWORD}
+        answer = confirm(body_event("password_reset_confirm", body), Context("password_reset_confirm"))
+        assert answer["statusCode"] == 403, answer
+
+    with quiet_stdout(), project.lambda_endpoint():
+        unknown_request, known_request = paired(
+            lambda index: requested(f"bench.nobody.{run}.{index}@example.com"),
+            lambda index: requested(known[index]),
+            rounds,
+        )
+        unknown_confirm, wrong_code = paired(
+            lambda index: refused(f"bench.nobody.{run}.{index}@example.com"),
+            lambda index: refused(known[index]),
+            rounds,
+        )
+    for measure, subject, floor in (
+        ("password reset request: unknown email / known", unknown_request, known_request),
+        ("reset confirm: no pending code / wrong code", unknown_confirm, wrong_code),
+    ):
+        ratio = subject.median / floor.median
+        results.rows.append(
+            Row(
+                measure,
+                subject.median,
+                subject.p95,
+                floor.median,
+                check=0.8 <= ratio <= 1.25,
+                note="within 20% both ways",
+            )
+        )
+
+
+def lifecycle(env: Environment, results: Results, rounds: int) -> None:
+    """The lifecycle routes' warm calls, for the sizing table (reference: no floor). Each call has a
+    user of its own, with a session to log out of, a password to change and a code to confirm."""
+    count = rounds + 3  # the first three calls warm each handler up, untimed
+    emails = [f"bench.lifecycle.{env.run}.{index}@example.com" for index in range(count)]
+    users = [project.create_user_with_reset_code(email, PASSWORD, "24681357") for email in emails]
+
+    def authorized(name: str, index: int, body: dict[str, str]) -> dict[str, Any]:
+        document = event(name, body=json.dumps(body))
+        user_id, session_id = users[index], project.start_session(users[index])
+        document["requestContext"]["authorizer"] = {
+            "principalId": str(user_id),
+            "userId": str(user_id),
+            "sessionId": session_id,
+            "extras": "{}",
+        }
+        return document
+
+    change = {"current_password": PASSWORD, "new_password": PASSWORD + "-2"}
+    confirm = {"code": "24681357", "new_password": PASSWORD}
+    # In this order: a password change ends the user's other sessions (logout's are spent by
+    # then), a confirmation ends them all, and the mailer replaces the code the confirmation uses.
+    events: dict[str, list[Any]] = {
+        "logout": [authorized("logout", index, {"scope": "local"}) for index in range(count)],
+        "password": [authorized("password", index, change) for index in range(count)],
+        "password_reset_confirm": [
+            event("password_reset_confirm", body=json.dumps({"email": email, **confirm})) for email in emails
+        ],
+        "password_reset": [event("password_reset", body=json.dumps({"email": email})) for email in emails],
+        "password_reset_mailer": [{"email": email} for email in emails],  # Lambda's event from the hand-over
+    }
+    with quiet_stdout(), project.lambda_endpoint():
+        for name, calls in events.items():
+            handler, context = load_handler(name), Context(name)
+
+            def call(
+                index: int, handler: Handler = handler, context: Context = context, calls: list[Any] = calls
+            ) -> None:
+                answer = handler(calls[index], context)
+                assert answer is None or answer["statusCode"] == 200, answer  # the mailer answers nothing
+
+            for index in range(3):
+                call(index)
+            samples = series(functools.partial(_shifted, call, 3), rounds)
+            results.warm[name] = samples
+            results.rows.append(Row(f"{name.replace('_', ' ')}, warm", samples.median, samples.p95))
+
+
+def _shifted(call: Callable[[int], None], offset: int, index: int) -> None:
+    call(index + offset)

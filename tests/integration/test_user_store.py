@@ -62,3 +62,16 @@ def test_find_user_by_email_returns_the_profile_or_none() -> None:
     user = create(email, "Ada Lovelace")
     assert users.find_user_by_email(email) == user
     assert users.find_user_by_email(f"nobody.{marker()}@example.com") is None
+
+
+def test_a_signup_whose_retried_commit_finds_its_own_items_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attempt that committed but whose answer was lost is retried; DynamoDB answers the retry by its
+    request token, a store that ignores the token refuses it, and the user is still the one just made."""
+    email = f"retried.{uuid.uuid4().hex[:10]}@example.com"
+    first = users.create_user(email, "Ada", "-", 1)
+    monkeypatch.setattr(users, "_next_user_id", lambda: first.id)  # the retry carries the same id
+    again = users.create_user(email, "Ada", "-", 1)
+    assert again == first
+    monkeypatch.undo()
+    with pytest.raises(users.EmailInUse):  # another signup of the same email is refused as ever
+        users.create_user(email, "Grace", "-", 2)

@@ -47,7 +47,7 @@ def signup(document: dict[str, Any], source_ip: str | None = None) -> str:
         raise AccessDenied(ACCOUNT_IN_USE) from None
     metrics.add_metric(name="Signup", unit=MetricUnit.Count, value=1)
     logger.info("user signed up", extra={"user_id": user.id})
-    return signin.start(user.id)
+    return signin.start(user.id, first=True)
 
 
 def _checked_password(email: str, password: str, source_ip: str | None) -> tuple[users.Credentials, bool]:
@@ -107,8 +107,11 @@ def change_password(user_id: int, session_id: str, document: dict[str, Any], sou
         with table.transaction() as transaction:
             users.set_password(transaction, user.email, credentials.user_id, new_hash)
             sessions.keep_only(transaction, renewed, must_be_live=True)
-    except TransactWriteError:
-        raise Unauthorized("the session ended while the password changed") from None
+    except TransactWriteError as error:
+        if not table.transaction_refused(error):
+            raise
+        if not users.has_password_hash(user.email, new_hash):  # else a retry of a commit that went through
+            raise Unauthorized("the session ended while the password changed") from None
     metrics.add_metric(name="PasswordChanged", unit=MetricUnit.Count, value=1)
     logger.info("user changed their password", extra={"user_id": user_id})
     return signin.token_for(renewed)
@@ -140,8 +143,11 @@ def confirm_reset(document: dict[str, Any], source_ip: str | None = None) -> str
             resets.spend(transaction, pending)
             users.set_password(transaction, request.email, pending.user_id, new_hash)
             sessions.keep_only(transaction, session, must_be_live=False)
-    except TransactWriteError:
-        raise AccessDenied(INVALID_CODE) from None  # spent or replaced meanwhile, or the account changed hands
+    except TransactWriteError as error:
+        if not table.transaction_refused(error):
+            raise
+        if not users.has_password_hash(request.email, new_hash):  # else a retry of a commit that went through
+            raise AccessDenied(INVALID_CODE) from None  # spent or replaced meanwhile, or the account changed hands
     for check in checks:
         limits.release(check)
     metrics.add_metric(name="PasswordReset", unit=MetricUnit.Count, value=1)

@@ -29,8 +29,10 @@ def token_for(session: sessions.Session, extras: dict[str, Any] | None = None, n
     return tokens.issue(key_set, session.user_id, lifetime, extras, now=issued_at, session_id=session.id)
 
 
-def start(user_id: int, extras: dict[str, Any] | None = None, ttl_seconds: int | None = None) -> str:
-    """Begin a session for `user_id`, record it, and return its token."""
+def start(
+    user_id: int, extras: dict[str, Any] | None = None, ttl_seconds: int | None = None, first: bool = False
+) -> str:
+    """Begin a session for `user_id` (`first`: a user just created), record it, and return its token."""
     session = new_session(user_id, ttl_seconds)
-    sessions.start(user_id, session.id, session.created_at, session.expires_at)
+    sessions.start(user_id, session.id, session.created_at, session.expires_at, first=first)
     return token_for(session, extras, now=session.created_at)

@@ -4,8 +4,9 @@ One item per user, `sessions#<user_id>`, maps the id of each of the user's live 
 to when it began and when its latest token expires. Starting a session adds an entry;
 ending one removes it; ending every other (or every) session replaces the map in one
 write, so no session can slip between a read and a write. Entries past their expiry are
-dropped when the next session starts. The authorizer reads one entry per check (it does
-so without this module's library, see `session_check`).
+dropped when the next session starts, and so is the oldest once a user has `MAX_SESSIONS`.
+The authorizer reads one entry per check (it does so without this module's library, see
+`session_check`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pynamodb.transactions import TransactWrite
 
 from .layout import sessions as key
 from .table import TableModel, condition_failed
+
+MAX_SESSIONS = 100  # live sessions per user; a new one past it ends the oldest (the item stays far below 400 KB)
 
 
 @dataclass(frozen=True)
@@ -48,28 +51,30 @@ def _entry(created_at: int, expires_at: int) -> dict[str, int]:
     return {"created_at": int(created_at), "expires_at": int(expires_at)}
 
 
-def start(user_id: int, session_id: str, created_at: int, expires_at: int) -> None:
-    """Record a new live session of `user_id`, and forget the user's sessions that have expired."""
+def start(user_id: int, session_id: str, created_at: int, expires_at: int, first: bool = False) -> None:
+    """Record a new live session of `user_id`; forget the user's expired sessions, and past
+    `MAX_SESSIONS` live ones, the oldest. `first` says the user has no sessions item yet (a
+    signup): the write that creates it is tried first, saving a round trip."""
     item = SessionsItem(pk=key(user_id))
     entry = _entry(created_at, expires_at)
-    try:
-        item.update(actions=[SessionsItem.sessions[session_id].set(entry)], condition=SessionsItem.sessions.exists())
-    except UpdateError as error:
-        if not condition_failed(error):
-            raise
-        try:  # the user's first session: the map does not exist yet
-            item.update(
-                actions=[SessionsItem.sessions.set({session_id: entry})],
-                condition=SessionsItem.sessions.does_not_exist(),
-            )
-            return
-        except UpdateError as race:
-            if not condition_failed(race):
+    add = ([SessionsItem.sessions[session_id].set(entry)], SessionsItem.sessions.exists())
+    create = ([SessionsItem.sessions.set({session_id: entry})], SessionsItem.sessions.does_not_exist())
+    attempts = [create, add, create] if first else [add, create, add]  # each fails only if the other just won
+    for actions, condition in attempts:
+        try:
+            item.update(actions=actions, condition=condition)
+            break
+        except UpdateError as error:
+            if not condition_failed(error):
                 raise
-            item.update(actions=[SessionsItem.sessions[session_id].set(entry)])  # a concurrent first one won
-    expired = [sid for sid, value in _entries(item).items() if int(value["expires_at"]) <= created_at]
-    if expired:
-        item.update(actions=[SessionsItem.sessions[sid].remove() for sid in expired])
+    else:
+        item.update(actions=add[0])
+    live = sorted(_entries(item).items(), key=lambda pair: int(pair[1]["created_at"]), reverse=True)
+    ended = [sid for sid, value in live if int(value["expires_at"]) <= created_at]
+    kept = [sid for sid, _ in live if sid not in ended]
+    ended += [sid for sid in kept[MAX_SESSIONS:] if sid != session_id]
+    if ended:
+        item.update(actions=[SessionsItem.sessions[sid].remove() for sid in ended])
 
 
 def of(user_id: int) -> list[Session]:

@@ -109,6 +109,13 @@ def transaction() -> TransactWrite:
     return TransactWrite(connection=connection(), client_request_token=str(uuid.uuid4()))
 
 
+def transaction_refused(error: PynamoDBException) -> bool:
+    """Whether a transaction was cancelled because a condition of one of its writes did not hold."""
+    reasons = getattr(error, "cancellation_reasons", None) or []
+    refused = error.cause_response_code == "TransactionCanceledException"
+    return refused and any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons)
+
+
 def condition_failed(error: PynamoDBException) -> bool:
     """Whether a conditional write was refused because its condition did not hold."""
     return error.cause_response_code == "ConditionalCheckFailedException"

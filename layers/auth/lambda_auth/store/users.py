@@ -7,6 +7,8 @@ signups, and a failed signup leaves no half-created user.
 
 from __future__ import annotations
 
+import hmac
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,8 +73,14 @@ def create_user(email: str, name: str, password_hash: str, created_at: int) -> U
     except TransactWriteError as error:
         reasons = error.cancellation_reasons if error.cause_response_code == "TransactionCanceledException" else []
         if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-            raise EmailInUse(email) from None
-        raise
+            existing = get_credentials(email)
+            if existing is None or existing.user_id != user.id:
+                raise EmailInUse(email) from None
+            # Our own write, committed by an attempt whose answer was lost and then retried:
+            # the request token makes DynamoDB answer such a retry with success, not every
+            # DynamoDB-compatible store does.
+        else:
+            raise
     return user
 
 
@@ -141,6 +149,13 @@ def set_password(transaction: TransactWrite, email: str, user_id: int, password_
         actions=[CredentialItem.password_hash.set(password_hash)],
         condition=CredentialItem.user_id == user_id,
     )
+
+
+def has_password_hash(email: str, password_hash: str) -> bool:
+    """Whether `email`'s stored hash is `password_hash`: after a transaction that set it was refused,
+    whether an earlier attempt of the same transaction committed (a hash, salted, is never made twice)."""
+    credentials = get_credentials(email)
+    return credentials is not None and hmac.compare_digest(credentials.password_hash, password_hash)
 
 
 def replace_password_hash(email: str, user_id: int, password_hash: str) -> None:
