@@ -8,7 +8,6 @@ signups, and a failed signup leaves no half-created user.
 from __future__ import annotations
 
 import hmac
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
