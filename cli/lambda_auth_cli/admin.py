@@ -1,5 +1,8 @@
 """`lambda-auth users` and `lambda-auth token`: list users, and issue a token for one, from a table of users.
 
+`directory` finds that table, and `command_errors` turns a command's failures into one
+line; `sessions` and `logout` (user_sessions.py) use both.
+
 Three places hold users, tried in this order:
 - a deployed stack (`--stack NAME`): its table and its key secret, found from the
   stack's outputs `UsersTableName` and `TokenKeysSecretArn`;
@@ -35,6 +38,7 @@ from .stacks import Stack
 
 SERVER_RECORD_NAME = "server.json"
 LIFETIME_PARAMETER = "TokenTtlSeconds"
+SESSION_CHECK_PARAMETER = "SessionCheckSeconds"
 
 UserRef = int | str  # a user's id, or their email
 Progress = Callable[[int], None]
@@ -71,6 +75,9 @@ class UserDirectory:
     default_ttl_seconds: int
     description: str
     progress: Progress | None = None
+    # How long an authorizer may trust a session it has checked: a stack's SessionCheckSeconds;
+    # the local server checks every request.
+    session_check_seconds: int = 0
 
     def list_users(self, search: str, limit: int) -> list[users.User]:
         """Up to `limit` users whose email contains `search`, in id order."""
@@ -190,7 +197,8 @@ def directory(stack_name: str | None, key_file: Path, progress: Progress | None 
             return parse_key_set(json.dumps(KeySecret(secret_arn).read()[0]))
 
         ttl = int(stack.parameters.get(LIFETIME_PARAMETER, default_ttl))
-        return UserDirectory(read_secret, ttl, f"table {table_name} of stack {stack_name}", progress)
+        check = int(stack.parameters.get(SESSION_CHECK_PARAMETER, template.parameter(SESSION_CHECK_PARAMETER).default))
+        return UserDirectory(read_secret, ttl, f"table {table_name} of stack {stack_name}", progress, check)
     record = ServerRecord.running(key_file)
     if record is not None:
         local_aws.use_endpoint(record.dynamodb_endpoint, record.table_name, record.credentials)
@@ -210,7 +218,7 @@ def directory(stack_name: str | None, key_file: Path, progress: Progress | None 
 # The commands
 
 
-def _errors(command: str, run: Callable[[], int]) -> int:
+def command_errors(command: str, run: Callable[[], int]) -> int:
     """Run an admin command; its failures become one line: 1 at run time, 2 for a bad value."""
     try:
         return run()
@@ -224,7 +232,8 @@ def _errors(command: str, run: Callable[[], int]) -> int:
         raise CliError(f"{command}: {type(error).__name__}: {error}") from None
 
 
-def _when(epoch_seconds: float) -> str:
+def utc(epoch_seconds: float) -> str:
+    """A time for people: `2026-11-28 22:35:01`, in UTC."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_seconds))
 
 
@@ -255,7 +264,7 @@ def users_command(args: argparse.Namespace) -> int:
             ]
             say(f"{'id':>{widths[0]}}  {'email':<{widths[1]}}  {'name':<{widths[2]}}  created (UTC)")
             for user in found:
-                created = _when(user.created_at / 1000)
+                created = utc(user.created_at / 1000)
                 say(f"{user.id:>{widths[0]}}  {user.email:<{widths[1]}}  {user.name:<{widths[2]}}  {created}")
         matching = f" whose email contains {args.search!r}" if args.search else ""
         summary = f"{len(found)} user{'' if len(found) == 1 else 's'}{matching} in {where.description}"
@@ -264,7 +273,7 @@ def users_command(args: argparse.Namespace) -> int:
         note(summary)
         return 0
 
-    return _errors("users", run)
+    return command_errors("users", run)
 
 
 def token_command(args: argparse.Namespace) -> int:
@@ -283,8 +292,8 @@ def token_command(args: argparse.Namespace) -> int:
         say(issued.token)
         note(
             f"a token for user {issued.user.id} ({issued.user.email}) from {where.description},"
-            f" valid until {_when(issued.expires_at)} UTC"
+            f" valid until {utc(issued.expires_at)} UTC"
         )
         return 0
 
-    return _errors("token", run)
+    return command_errors("token", run)

@@ -7,12 +7,16 @@
 - `GET /openapi.json`: openapi.yaml as JSON, with this server's base URL as its one server;
 - `GET /_local/users?search=&limit=`: users whose email contains `search`;
 - `POST /_local/token` `{"id": N}` or `{"email": "..."}`, optionally `"extras"` and `"ttl"`:
-  a token for that user, issued with the server's keys.
+  a token for that user, issued with the server's keys;
+- `GET /_local/outbox?limit=`: the latest messages of the local outbox (the Mail panel),
+  which hold password-reset codes.
 
-These hand out a token for any user, so they answer only on a loopback address (unless
-`serve --allow-remote-debug`), only to a loopback Host (a page on another site that
-resolves its name to 127.0.0.1 gets a 403), and the token endpoint only to JSON, which a
-page of another origin cannot send without a CORS preflight this server never grants.
+These hand out a token for any user, and the codes that reset any password, so they
+answer only on a loopback address (unless `serve --allow-remote-debug`), only to a
+loopback Host (a page on another site that resolves its name to 127.0.0.1 gets a 403),
+the `/_local/` routes only without an Origin or with the server's own (the page's own
+requests), and the token endpoint only to JSON, which a page of another origin cannot
+send without a CORS preflight this server never grants.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import admin, template
+from . import admin, outbox, template
 from .gateway import Request, Response
 from .local_aws import is_loopback
 
@@ -95,6 +99,7 @@ class DevTools:
     directory: admin.UserDirectory
     enabled: bool  # False on a non-loopback address without --allow-remote-debug
     loopback_only: bool  # refuse requests whose Host is not a loopback name
+    outbox_path: Path  # the local outbox the functions mail into
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -115,6 +120,10 @@ class DevTools:
             return _error(403, "ERROR_CODE_ACCESS_DENIED", "Run & Debug answers only to a loopback Host")
         path = request.path
         method = request.method
+        origin = request.header("Origin")
+        # A browser sends an Origin with another site's requests (and with this page's POSTs, its own).
+        if path.startswith(LOCAL_PREFIX) and origin is not None and origin.lower() != f"http://{host}".lower():
+            return _error(403, "ERROR_CODE_ACCESS_DENIED", "Run & Debug answers only its own page (another Origin)")
         try:
             if path.startswith(LOCAL_PREFIX):
                 return self._local(request)
@@ -172,19 +181,29 @@ class DevTools:
             if request.method != "POST":
                 return _error(405, "ERROR_CODE_NOT_FOUND", "use POST", [("Allow", "POST")])
             return self._token(request)
+        if request.path == LOCAL_PREFIX + "outbox":
+            if request.method not in ("GET", "HEAD"):
+                return _error(405, "ERROR_CODE_NOT_FOUND", "use GET", [("Allow", "GET, HEAD")])
+            return self._outbox(request.query)
         return _error(404, "ERROR_CODE_NOT_FOUND", "no such route")
 
     def _users(self, query: str) -> Response:
         parameters = parse_qs(query)
         search = parameters.get("search", [""])[-1]
-        try:
-            limit = int(parameters.get("limit", [str(DEFAULT_LIMIT)])[-1])
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_LIMIT:
+        limit = _limit(parameters)
+        if limit is None:
             return _error(400, "ERROR_CODE_INPUT_ERROR", f"limit is a whole number from 1 to {MAX_LIMIT}")
         found = self.directory.list_users(search, limit)
         return _json(200, {"users": [admin.user_json(user) for user in found], "search": search, "limit": limit})
+
+    def _outbox(self, query: str) -> Response:
+        limit = _limit(parse_qs(query))
+        if limit is None:
+            return _error(400, "ERROR_CODE_INPUT_ERROR", f"limit is a whole number from 1 to {MAX_LIMIT}")
+        messages = outbox.read(self.outbox_path).messages
+        return _json(
+            200, {"messages": [mail.json() for mail in messages[:limit]], "total": len(messages), "limit": limit}
+        )
 
     def _token(self, request: Request) -> Response:
         content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
@@ -206,6 +225,15 @@ class DevTools:
         return _json(
             200, {"authToken": issued.token, "user": admin.user_json(issued.user), "expires_at": issued.expires_at}
         )
+
+
+def _limit(parameters: dict[str, list[str]]) -> int | None:
+    """The `limit` query parameter (default DEFAULT_LIMIT), or None when it is not 1 to MAX_LIMIT."""
+    try:
+        limit = int(parameters.get("limit", [str(DEFAULT_LIMIT)])[-1])
+    except ValueError:
+        return None
+    return limit if 1 <= limit <= MAX_LIMIT else None
 
 
 def _is_integer(value: object) -> bool:

@@ -289,6 +289,13 @@ def outbox_path(key_file: Path) -> Path:
     return key_file.expanduser().absolute().parent / OUTBOX_NAME
 
 
+def empty_outbox(key_file: Path) -> None:
+    """Empty the local outbox (creating it), readable by its owner only: its messages hold reset codes."""
+    path = outbox_path(key_file)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    path.chmod(0o600)
+
+
 def function_environment(
     app: template.Application, key_file: Path, verbose: bool, lambda_endpoint: str | None = None
 ) -> tuple[dict[str, str], list[str]]:

@@ -1,6 +1,7 @@
 """The `lambda-auth` command: `serve` the template's API locally, `invoke` one function with an event,
-run it under `sam-local` in Docker, manage the token `keys`, list `users` and issue a `token` for
-one (locally or in a deployed stack).
+run it under `sam-local` in Docker, manage the token `keys`, list `users`, issue a `token` for
+one, list and end their `sessions` (`logout`), locally or in a deployed stack; print the local
+`outbox`.
 
 Errors are one line on stderr, `lambda-auth: ...`, with exit status 1 for a failure at
 run time and 2 for a usage error (a bad argument, event file or template).
@@ -178,9 +179,7 @@ def _parser() -> argparse.ArgumentParser:
             "as for `lambda-auth users`. A user that does not exist is an error (exit status 1)."
         ),
     )
-    who = token.add_mutually_exclusive_group(required=True)
-    who.add_argument("--email", metavar="EMAIL", help="the user with this email")
-    who.add_argument("--id", type=_positive, metavar="N", help="the user with this id")
+    _user(token)
     token.add_argument(
         "--extras", default="{}", metavar="JSON", help="a JSON object for the token's extras claim (default: {})"
     )
@@ -191,7 +190,55 @@ def _parser() -> argparse.ArgumentParser:
         help="how long the token is valid (default: the template's TokenTtlSeconds, or the stack's with --stack)",
     )
     _where(token, RECORD_HELP, STACK_HELP)
+
+    sessions = commands.add_parser(
+        "sessions",
+        help="list a user's live sign-in sessions, newest first",
+        description=(
+            "List one user's live sign-in sessions, newest first: id, when it began and when its latest token "
+            "expires (UTC). Every token belongs to a session: signup, login, a password reset and `lambda-auth "
+            "token` each begin one. A session whose tokens have all expired is over: it is left out, and counted. "
+            "Where the users are: as for `lambda-auth users`. A user that does not exist is an error (exit status 1)."
+        ),
+    )
+    _user(sessions)
+    sessions.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    _where(sessions, RECORD_HELP, STACK_HELP)
+
+    logout = commands.add_parser(
+        "logout",
+        help="end a user's newest sign-in session, or all of them",
+        description=(
+            "End the user's newest live session, or with --all every session (as POST /auth/logout does with "
+            "scope global), and print the sessions ended. Their tokens are refused from then on (in a stack, by "
+            "every authorizer within its SessionCheckSeconds). Where the users are: as for `lambda-auth users`. "
+            "A user that does not exist, or has no live session, is an error (exit status 1)."
+        ),
+    )
+    _user(logout)
+    logout.add_argument("--all", action="store_true", help="end every session of the user, not only the newest")
+    _where(logout, RECORD_HELP, STACK_HELP)
+
+    outbox = commands.add_parser(
+        "outbox",
+        help="print the mail the local server sent (password-reset codes), newest first",
+        description=(
+            "Print the local outbox, newest first: what the functions mailed while `lambda-auth serve` ran (it "
+            "empties the outbox when it starts). Locally mail goes to no one: it goes to outbox.jsonl, beside the "
+            "server's key file. A deployed stack sends it through Amazon SES, so there is no --stack. An empty "
+            "outbox is no error (exit status 0)."
+        ),
+    )
+    outbox.add_argument("--json", action="store_true", help="print a JSON array of {to, subject, text, sent_at}")
+    _where(outbox, "the local server's key file, beside which its outbox is (default: .local/jwks.json)")
     return parser
+
+
+def _user(parser: argparse.ArgumentParser) -> None:
+    """--email or --id: the user a command is about."""
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", metavar="EMAIL", help="the user with this email")
+    who.add_argument("--id", type=_positive, metavar="N", help="the user with this id")
 
 
 KEY_FILE_HELP = "the JWK Set file of token keys, created with a fresh key if missing (default: .local/jwks.json)"
@@ -226,6 +273,9 @@ _COMMANDS = {
     "users": ("admin", "users_command"),
     "token": ("admin", "token_command"),
     "sam-local": ("sam_local", "command"),
+    "sessions": ("user_sessions", "sessions_command"),
+    "logout": ("user_sessions", "logout_command"),
+    "outbox": ("outbox", "outbox_command"),
 }
 
 

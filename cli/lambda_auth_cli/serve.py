@@ -63,13 +63,20 @@ def devtools(args: argparse.Namespace, port: int, base_path: str, keys: JwksFile
     directory = UserDirectory(
         keys.key_set, settings.tokens().ttl_seconds, f"the local table {template.LOCAL_TABLE_NAME!r}"
     )
-    tools = DevTools(base_path, origin, directory, enabled, loopback_only=not args.allow_remote_debug)
+    tools = DevTools(
+        base_path,
+        origin,
+        directory,
+        enabled,
+        loopback_only=not args.allow_remote_debug,
+        outbox_path=local_aws.outbox_path(keys.path),
+    )
     if not enabled:
         return tools, (
             f"Run & Debug off: {args.host} is not a loopback address, and /docs hands out tokens for any user"
             " (--allow-remote-debug serves it there)"
         )
-    line = f"{origin}/docs   Run & Debug: Swagger UI, a user picker, one-click tokens; {origin}/openapi.json"
+    line = f"{origin}/docs   Run & Debug: Swagger UI, a user picker, one-click tokens, mail; {origin}/openapi.json"
     if swagger_ui_dir() is None:
         line += " (Swagger UI is not installed: pip install swagger-ui-py)"
     if not loopback:
@@ -133,7 +140,7 @@ def serve(args: argparse.Namespace) -> int:
         keys = JwksFile(args.jwks)
         created = keys.ensure()
         with local_aws.local_table() as table:
-            local_aws.outbox_path(keys.path).write_text("")  # this run's mail only
+            local_aws.empty_outbox(keys.path)  # this run's mail only
             start_functions(app, keys, functions, args.verbose, _record_url(args.host, server.port))
             server.lambda_api = local_aws.LambdaInvokeApi(functions)
             server.devtools, debug = devtools(args, server.port, server.gateway.base_path, keys)

@@ -56,7 +56,7 @@ def on_server(server: RunningServer, *arguments: str) -> subprocess.CompletedPro
     return lambda_auth(*arguments, "--jwks", str(server.key_file))
 
 
-@pytest.mark.parametrize("command", ["serve", "invoke", "keys", "users", "token"])
+@pytest.mark.parametrize("command", ["serve", "invoke", "keys", "users", "token", "sessions", "logout", "outbox"])
 def test_every_command_has_help(command: str) -> None:
     result = lambda_auth(command, "--help")
     assert result.returncode == 0 and result.stdout.startswith(f"usage: lambda-auth {command}")

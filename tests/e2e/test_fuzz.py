@@ -1,13 +1,19 @@
 """Schema-driven fuzzing: schemathesis sends what openapi.yaml allows, and much it does not,
-to the local server; no answer may be a 5xx or fall outside the documented shapes."""
+to the local server; no answer may be a 5xx or fall outside the documented shapes.
+
+The fuzzer has a server of its own: its signups, failed logins and reset requests all come
+from 127.0.0.1 and would spend the per-address limits the other modules' server counts."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.e2e.conftest import RunningServer
+import pytest
+
+from tests.e2e.conftest import RunningServer, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ",".join(
@@ -19,6 +25,15 @@ CHECKS = ",".join(
         "response_headers_conformance",
     ]
 )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("fuzz") / "jwks.json")
+    try:
+        yield running
+    finally:
+        assert stop_server(running) == 0, running.output.text()
 
 
 def test_fuzzing_the_api_finds_no_server_error_and_no_undocumented_answer(server: RunningServer) -> None:

@@ -233,6 +233,7 @@ def test_the_mail_holds_the_code_and_nothing_is_logged_of_it(server: RunningServ
     (message,) = [message for message in outbox(server) if message["to"] == email]
     assert message["subject"] == "Your password reset code"
     assert code not in server.output.text()
+    assert (server.key_file.parent / "outbox.jsonl").stat().st_mode & 0o777 == 0o600  # codes: the owner's only
 
 
 def test_a_request_for_an_unknown_email_answers_the_same_and_mails_nothing(server: RunningServer) -> None:

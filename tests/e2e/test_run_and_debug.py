@@ -1,6 +1,7 @@
 """Run & Debug in a real browser: headless Chromium (Debian's package, driven by Playwright)
 opens /docs on the local server, signs a user up through Swagger UI, picks that user, and
-runs /auth/me with the token the picker put into Authorize.
+runs /auth/me with the token the picker put into Authorize; asks for a password reset,
+reads its code in the Mail panel, sets a new password with it and logs in with that.
 
 Every test fails on a console error, an uncaught page error, a failed request, or any
 request to a host other than the local server (the page loads nothing from a CDN).
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from tests.e2e.conftest import RunningServer, call
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "analytical1"
+NEW_PASSWORD = "difference engine 2"
 SCREENSHOT_VARIABLE = "LAMBDA_AUTH_SCREENSHOT"
 WAIT_MS = 30_000  # the longest any step may take: Playwright polls until then
 VIEWPORT = {"width": 1280, "height": 900}
@@ -126,6 +129,14 @@ def run(operation: Any) -> tuple[str, dict[str, Any]]:
     return status, json.loads(body)
 
 
+def try_it(page: Any, operation_id: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Open an operation, put `body` in its request body, run it: the status and JSON body of the answer."""
+    operation = page.locator(f"#operations-default-{operation_id}")
+    operation.locator(".opblock-summary").click()
+    operation.locator("textarea.body-param__text").fill(json.dumps(body))
+    return run(operation)
+
+
 def pick(page: Any, email: str, carrier: str) -> None:
     """Find `email` in the picker and get a token for it, sent as `carrier`."""
     from playwright.sync_api import expect
@@ -206,3 +217,58 @@ def test_the_picker_can_send_the_token_in_the_authtoken_query_parameter(
     assert parse_qs(urlsplit(url).query)["authtoken"] == [page.input_value("#rd-token")]
     expect(me.locator(".curl-command")).not_to_contain_text("Authorization: Bearer")
     watch.assert_clean()
+
+
+def test_a_password_reset_asked_on_the_page_shows_its_code_in_the_mail_panel_which_sets_a_new_password(
+    docs: tuple[Any, Watch], server: RunningServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page, watch = docs
+    email = f"ada.{uuid.uuid4().hex[:8]}@example.com"
+    assert call(f"{server.base_url}/auth/signup", "POST", {"email": email, "password": PASSWORD}).status == 200
+
+    status, answer = try_it(page, "requestPasswordReset", {"email": email})
+    assert (status, answer) == ("200", {})
+    mail = page.locator(f"#rd-mails tr[data-to='{email}']")
+    expect(mail).to_have_count(1)  # the panel looked again until the mailer's message came
+    expect(mail.locator("td").nth(2)).to_have_text("Your password reset code")
+    code = mail.locator(".rd-code").text_content() or ""
+    assert re.fullmatch(r"\d{8}", code), code
+    mail.locator("summary").click()
+    expect(mail.locator("pre")).to_contain_text(f"Your password reset code is {code}.")
+
+    status, answer = try_it(page, "confirmPasswordReset", {"email": email, "code": code, "new_password": NEW_PASSWORD})
+    assert status == "200" and list(answer) == ["authToken"], answer
+    status, answer = try_it(page, "login", {"email": email, "password": NEW_PASSWORD})
+    assert status == "200" and list(answer) == ["authToken"], answer
+    old = call(f"{server.base_url}/auth/login", "POST", {"email": email, "password": PASSWORD})
+    assert old.status == 403
+    watch.assert_clean()
+
+
+def test_mail_sent_from_elsewhere_shows_on_refresh(docs: tuple[Any, Watch], server: RunningServer) -> None:
+    from playwright.sync_api import expect
+
+    page, watch = docs
+    email = f"kay.{uuid.uuid4().hex[:8]}@example.com"
+    assert call(f"{server.base_url}/auth/signup", "POST", {"email": email, "password": PASSWORD}).status == 200
+    expect(page.locator("#rd-mail-status")).not_to_be_empty()  # the panel's first look is done
+    assert call(f"{server.base_url}/auth/password-reset", "POST", {"email": email}).status == 200
+    wait_for_mail(server, email)
+    mail = page.locator(f"#rd-mails tr[data-to='{email}']")
+    expect(mail).to_have_count(0)  # the panel does not poll on its own
+    page.locator("#rd-mail-refresh").click()
+    expect(mail.locator(".rd-code")).to_have_text(re.compile(r"^\d{8}$"))
+    watch.assert_clean()
+
+
+def wait_for_mail(server: RunningServer, email: str, timeout: float = 20.0) -> None:
+    """Until the outbox holds a message to `email` (the mailer runs after the reset request is answered)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = call(f"{server.origin}/_local/outbox?limit=1000").json()["messages"]
+        if any(message["to"] == email for message in messages):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"no mail to {email} within {timeout} s")

@@ -4,6 +4,7 @@ served by the local server beside the API and never part of it."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,68 @@ def test_a_token_request_that_is_not_json_is_refused_so_other_sites_cannot_send_
     assert form.status == 415
 
 
-@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/_local/users"])
+def mail_to(server: RunningServer, email: str, timeout: float = 20.0) -> list[dict[str, str]]:
+    """The outbox's messages, newest first, once one to `email` is among them (the mailer runs after the answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages: list[dict[str, str]] = call(f"{server.origin}/_local/outbox?limit=1000").json()["messages"]
+        if any(message["to"] == email for message in messages):
+            return messages
+        time.sleep(0.05)
+    pytest.fail(f"no mail to {email} within {timeout} s")
+
+
+def test_the_outbox_route_lists_the_mail_newest_first(server: RunningServer, person: dict[str, Any]) -> None:
+    assert call(f"{server.base_url}/auth/password-reset", "POST", {"email": person["email"]}).status == 200
+    everything = mail_to(server, person["email"])
+    reply = call(f"{server.origin}/_local/outbox?limit=1")
+    assert reply.status == 200 and reply.headers["cache-control"] == "no-store"
+    answer = reply.json()
+    assert answer["limit"] == 1 and answer["total"] == len(everything) >= 1
+    assert answer["messages"] == everything[:1]
+    (newest,) = answer["messages"]
+    assert list(newest) == ["to", "subject", "text", "sent_at"]
+    assert newest["to"] == person["email"] and newest["subject"] == "Your password reset code"
+    outbox = [json.loads(line) for line in (server.key_file.parent / "outbox.jsonl").read_text().splitlines()]
+    assert everything == outbox[::-1]  # the file's order, newest first
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "many"])
+def test_an_outbox_limit_outside_1_to_1000_is_a_400(server: RunningServer, limit: str) -> None:
+    reply = call(f"{server.origin}/_local/outbox?limit={limit}")
+    assert reply.status == 400 and reply.json()["code"] == "ERROR_CODE_INPUT_ERROR"
+
+
+def test_the_outbox_route_takes_only_get(server: RunningServer) -> None:
+    reply = call(f"{server.origin}/_local/outbox", "POST", {})
+    assert reply.status == 405 and reply.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("origin", ["http://attacker.example", "null", "http://127.0.0.1:1"])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/_local/outbox"), ("GET", "/_local/users"), ("POST", "/_local/token")]
+)
+def test_a_request_from_a_page_of_another_origin_is_refused(
+    server: RunningServer, person: dict[str, Any], origin: str, method: str, path: str
+) -> None:
+    body = {"id": person["id"]} if method == "POST" else None
+    reply = call(f"{server.origin}{path}", method, body, headers={"Origin": origin})
+    assert reply.status == 403 and reply.json()["code"] == "ERROR_CODE_ACCESS_DENIED"
+    assert b"authToken" not in reply.body and b"messages" not in reply.body
+    assert "access-control-allow-origin" not in reply.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/_local/outbox"), ("GET", "/_local/users"), ("POST", "/_local/token")]
+)
+def test_the_pages_own_origin_is_accepted(
+    server: RunningServer, person: dict[str, Any], method: str, path: str
+) -> None:
+    body = {"id": person["id"]} if method == "POST" else None
+    assert call(f"{server.origin}{path}", method, body, headers={"Origin": server.origin}).status == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/_local/users", "/_local/outbox"])
 def test_a_host_that_is_not_a_loopback_name_is_refused(server: RunningServer, path: str) -> None:
     reply = call(f"{server.origin}{path}", headers={"Host": "attacker.example:3000"})
     assert reply.status == 403 and reply.json()["code"] == "ERROR_CODE_ACCESS_DENIED"
@@ -162,7 +224,7 @@ def test_loopback_host_names_are_accepted(server: RunningServer, host: str) -> N
 
 
 def test_the_routes_are_not_in_the_deployed_api(server: RunningServer) -> None:
-    for path in ("/docs", "/openapi.json", "/_local/users", "/_local/token"):
+    for path in ("/docs", "/openapi.json", "/_local/users", "/_local/token", "/_local/outbox"):
         reply = call(f"{server.base_url}{path}")  # under the stage, where API Gateway routes
         assert reply.status == 404 and reply.json()["code"] == "ERROR_CODE_NOT_FOUND"
     deployed = {method.resource_path for method in template.application().api.methods}

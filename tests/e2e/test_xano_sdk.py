@@ -16,7 +16,7 @@ SDK_DIR = ROOT / "tests" / "e2e" / "sdk"
 NODE_TIMEOUT_SECONDS = 120
 
 
-def test_the_official_xano_sdk_signs_up_logs_in_reads_me_and_sees_our_errors(server: RunningServer) -> None:
+def test_the_official_xano_sdk_signs_up_logs_in_reads_me_logs_out_and_sees_our_errors(server: RunningServer) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("Node.js is not installed: the Xano SDK test needs node (and npm to install the SDK)")

@@ -1,5 +1,6 @@
-"""`lambda-auth users` and `lambda-auth token --stack NAME`: a deployed stack's table and key secret,
-found from its outputs (moto's CloudFormation, Secrets Manager and DynamoDB, on loopback)."""
+"""The admin commands with `--stack NAME` (`users`, `token`, `sessions`, `logout`): a deployed stack's
+table and key secret, found from its outputs (moto's CloudFormation, Secrets Manager and DynamoDB,
+on loopback)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from lambda_auth import tokens
 from lambda_auth.keys import new_key, parse_key_set
-from lambda_auth.store import users
+from lambda_auth.store import sessions, users
 from lambda_auth_cli.main import main
 from tests.conftest import LocalStack
 
@@ -25,14 +26,20 @@ def deployed(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
     name = f"auth-{uuid.uuid4().hex[:8]}"
     arn = boto3.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(new_key("first")))["ARN"]
     template = {
-        "Parameters": {"TokenTtlSeconds": {"Type": "Number", "Default": 86400}},
+        "Parameters": {
+            "TokenTtlSeconds": {"Type": "Number", "Default": 86400},
+            "SessionCheckSeconds": {"Type": "Number", "Default": 10},
+        },
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {"UsersTableName": {"Value": stack.table_name}, "TokenKeysSecretArn": {"Value": arn}},
     }
     boto3.client("cloudformation").create_stack(
         StackName=name,
         TemplateBody=json.dumps(template),
-        Parameters=[{"ParameterKey": "TokenTtlSeconds", "ParameterValue": "3600"}],
+        Parameters=[
+            {"ParameterKey": "TokenTtlSeconds", "ParameterValue": "3600"},
+            {"ParameterKey": "SessionCheckSeconds", "ParameterValue": "5"},
+        ],
     )
     yield name, arn
 
@@ -85,7 +92,9 @@ def test_a_token_for_a_user_the_stack_does_not_have_is_a_one_line_error(
     assert error.count("\n") == 1 and error.startswith(f"lambda-auth: no user {2**52} in table")
 
 
-@pytest.mark.parametrize("command", [["users"], ["token", "--id", "1"]])
+@pytest.mark.parametrize(
+    "command", [["users"], ["token", "--id", "1"], ["sessions", "--id", "1"], ["logout", "--id", "1", "--all"]]
+)
 def test_an_unknown_stack_is_a_one_line_error(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
@@ -102,3 +111,81 @@ def test_a_token_may_not_outlive_the_stacks_token_lifetime(
     edsger = signed_up("Edsger")
     assert main(["token", "--stack", deployed[0], "--id", str(edsger.id), "--ttl", "3601"]) == 2
     assert "1 to 3600 seconds" in capsys.readouterr().err
+
+
+def with_sessions(name: str) -> tuple[users.User, list[sessions.Session]]:
+    """A user with three live sessions begun at different times and one expired; the live ones, newest first."""
+    user = signed_up(name)
+    now = int(time.time())
+    live = [sessions.Session(sessions.new_id(), user.id, now - age, now - age + 3600) for age in (60, 600, 1200)]
+    for session in live:
+        sessions.start(user.id, session.id, session.created_at, session.expires_at)
+    # Last, so that no later start forgets it: the store drops expired sessions when one begins.
+    sessions.start(user.id, sessions.new_id(), now - 7200, now - 3600)
+    return user, live
+
+
+def test_sessions_lists_the_live_sessions_newest_first_and_counts_the_expired(
+    deployed: tuple[str, str], stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ada, live = with_sessions("Ada")
+    assert main(["sessions", "--stack", deployed[0], "--email", ada.email, "--json"]) == 0
+    output = capsys.readouterr()
+    assert json.loads(output.out) == [
+        {"id": s.id, "user_id": ada.id, "created_at": s.created_at, "expires_at": s.expires_at} for s in live
+    ]
+    assert output.err == (
+        f"lambda-auth: 3 live sessions of user {ada.id} ({ada.email}) in table {stack.table_name} of stack"
+        f" {deployed[0]}; 1 expired, not shown\n"
+    )
+
+
+def test_logout_ends_the_newest_live_session_and_says_when_authorizers_refuse_it(
+    deployed: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    grace, live = with_sessions("Grace")
+    assert main(["logout", "--stack", deployed[0], "--id", str(grace.id)]) == 0
+    output = capsys.readouterr()
+    assert [line.split()[0] for line in output.out.splitlines()] == ["id", live[0].id]
+    assert output.err.endswith(
+        "its tokens are refused by every authorizer within 5 s (the stack's SessionCheckSeconds)\n"
+    )
+    assert [session.id for session in sessions.of(grace.id) if session.expires_at > time.time()] == [
+        session.id for session in live[1:]
+    ]
+
+
+def test_logout_all_ends_every_session_of_the_user(
+    deployed: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    edsger, live = with_sessions("Edsger")
+    assert main(["logout", "--stack", deployed[0], "--email", edsger.email, "--all"]) == 0
+    output = capsys.readouterr()
+    assert [line.split()[0] for line in output.out.splitlines()[1:]] == [session.id for session in live]
+    assert "(3 live)" in output.err
+    assert sessions.of(edsger.id) == []
+
+
+def test_logout_of_a_user_with_only_expired_sessions_is_a_one_line_error(
+    deployed: tuple[str, str], stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    barbara = signed_up("Barbara")
+    now = int(time.time())
+    sessions.start(barbara.id, sessions.new_id(), now - 7200, now - 3600)
+    assert main(["logout", "--stack", deployed[0], "--id", str(barbara.id)]) == 1
+    output = capsys.readouterr()
+    assert output.out == ""
+    assert output.err == (
+        f"lambda-auth: user {barbara.id} ({barbara.email}) has no live sessions in table"
+        f" {stack.table_name} of stack {deployed[0]}\n"
+    )
+    assert len(sessions.of(barbara.id)) == 1  # nothing was written
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["logout"]])
+def test_sessions_and_logout_of_a_user_the_stack_does_not_have_are_one_line_errors(
+    deployed: tuple[str, str], capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    assert main([*command, "--stack", deployed[0], "--email", "nobody@example.com"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("lambda-auth: no user with email nobody@example.com in table")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,14 @@ def request(path: str, host: str = "127.0.0.1:3000") -> Request:
 
 
 def tools(enabled: bool = True, loopback_only: bool = True) -> DevTools:
-    return DevTools("/api", "http://127.0.0.1:3000", DIRECTORY, enabled=enabled, loopback_only=loopback_only)
+    return DevTools(
+        "/api",
+        "http://127.0.0.1:3000",
+        DIRECTORY,
+        enabled=enabled,
+        loopback_only=loopback_only,
+        outbox_path=Path("/nonexistent/outbox.jsonl"),
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST", "app.localhost"])
@@ -45,7 +53,9 @@ def test_other_names_and_addresses_are_not(host: str) -> None:
     assert not is_loopback(host)
 
 
-@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/docs/assets/run-and-debug.js", "/_local/users"])
+@pytest.mark.parametrize(
+    "path", ["/docs", "/openapi.json", "/docs/assets/run-and-debug.js", "/_local/users", "/_local/outbox"]
+)
 def test_every_route_is_refused_when_run_and_debug_is_off(path: str) -> None:
     response = tools(enabled=False).handle(request(path))
     assert response.status == 403

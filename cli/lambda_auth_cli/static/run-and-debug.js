@@ -1,5 +1,7 @@
-// Run & Debug: Swagger UI over /openapi.json, and a user picker that puts a token for the
-// chosen user into Swagger UI's Authorize. Served by `lambda-auth serve` only, never deployed.
+// Run & Debug: Swagger UI over /openapi.json, a user picker that puts a token for the
+// chosen user into Swagger UI's Authorize, and the Mail panel, which shows what the functions
+// mailed (the local outbox) with each message's code. Served by `lambda-auth serve` only,
+// never deployed.
 "use strict";
 
 (function () {
@@ -11,6 +13,12 @@
   const query = byId("rd-query");
   const carrier = byId("rd-carrier");
   const tokenBox = byId("rd-token");
+  const mailRows = document.querySelector("#rd-mails tbody");
+  const mailStatus = byId("rd-mail-status");
+  const MAIL_LIMIT = 10;
+  const MAIL_WAIT_MS = 15000; // how long the panel looks for the mail of a reset asked for here
+  const MAIL_POLL_MS = 500;
+  const CODE = /\b\d{6,}\b/; // a message's code: its first run of six or more digits
 
   const ui = SwaggerUIBundle({
     url: "/openapi.json",
@@ -21,9 +29,14 @@
     displayRequestDuration: true,
     persistAuthorization: false,
     responseInterceptor: (response) => {
+      const path = new URL(response.url).pathname;
       // A new user signed up through the page: show them in the picker.
-      if (response.ok && /\/auth\/signup$/.test(new URL(response.url).pathname)) {
+      if (response.ok && /\/auth\/signup$/.test(path)) {
         refresh();
+      }
+      // A reset asked for through the page: its mail comes a moment later, from the mailer.
+      if (response.ok && /\/auth\/password-reset$/.test(path)) {
+        awaitMail();
       }
       return response;
     },
@@ -127,6 +140,92 @@
     }
   }
 
+  function sayMail(text, isError) {
+    mailStatus.textContent = text;
+    mailStatus.classList.toggle("rd-error", Boolean(isError));
+  }
+
+  function renderMail(messages) {
+    mailRows.replaceChildren();
+    for (const mail of messages) {
+      const tr = document.createElement("tr");
+      tr.dataset.to = mail.to;
+      const code = document.createElement("td");
+      const found = CODE.exec(mail.text);
+      if (found) {
+        const shown = document.createElement("code");
+        shown.className = "rd-code";
+        shown.textContent = found[0];
+        code.append(shown);
+      }
+      const text = document.createElement("td");
+      const details = document.createElement("details");
+      details.className = "rd-mail-text";
+      const summary = document.createElement("summary");
+      summary.textContent = "show";
+      const body = document.createElement("pre");
+      body.textContent = mail.text; // mail holds user input (the address): text, never HTML
+      details.append(summary, body);
+      text.append(details);
+      const sent = mail.sent_at.replace("T", " ").replace("Z", "");
+      tr.append(cell(sent), cell(mail.to), cell(mail.subject), code, text);
+      mailRows.append(tr);
+    }
+  }
+
+  let mailTotal = 0; // messages in the outbox at the latest look
+  let latestMail = 0;
+  async function refreshMail() {
+    const asked = ++latestMail;
+    try {
+      const answer = await askServer(`/_local/outbox?${new URLSearchParams({ limit: String(MAIL_LIMIT) })}`);
+      if (asked !== latestMail) {
+        return null; // a newer look has been sent meanwhile
+      }
+      renderMail(answer.messages);
+      mailTotal = answer.total;
+      const more = answer.total > answer.messages.length ? ` (the latest ${answer.messages.length})` : "";
+      sayMail(
+        answer.total
+          ? `${answer.total} message${answer.total === 1 ? "" : "s"}${more}, newest first.`
+          : "No mail yet. Ask for a password reset to get a code.",
+      );
+      return answer;
+    } catch (error) {
+      sayMail(`Cannot read the outbox: ${error.message}`, true);
+      return null;
+    }
+  }
+
+  // Look again until a new message is in, or MAIL_WAIT_MS have passed (an email without an
+  // account gets no mail, and the answer does not say so).
+  let watching = null;
+  function awaitMail() {
+    clearTimeout(watching);
+    const before = mailTotal;
+    const until = Date.now() + MAIL_WAIT_MS;
+    sayMail("Waiting for the mail…");
+    const look = async () => {
+      const answer = await refreshMail();
+      if (answer && answer.total > before) {
+        return;
+      }
+      if (Date.now() < until) {
+        watching = setTimeout(look, MAIL_POLL_MS);
+      } else if (answer) {
+        sayMail("No new mail: an email without an account gets none.");
+      }
+    };
+    look();
+  }
+
+  byId("rd-mail-refresh").addEventListener("click", refreshMail);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") {
+      refreshMail();
+    }
+  });
+
   let typing;
   query.addEventListener("input", () => {
     clearTimeout(typing);
@@ -137,4 +236,5 @@
     refresh();
   });
   refresh();
+  refreshMail();
 })();

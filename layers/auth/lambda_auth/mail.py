@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,7 +31,9 @@ def send(message: Message) -> None:
     configured = settings.mail()
     if configured.outbox:
         record = {**asdict(message), "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        with open(configured.outbox, "a", encoding="utf-8") as outbox:
+        # Readable by its owner only: the messages hold reset codes.
+        descriptor = os.open(configured.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with open(descriptor, "a", encoding="utf-8") as outbox:
             fcntl.flock(outbox, fcntl.LOCK_EX)  # a line at a time, whoever else writes
             outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
         return

@@ -98,3 +98,49 @@ test("an unknown route raises XanoRequestError 404", async () => {
     message: "Unable to locate request.",
   });
 });
+
+// Logout: POST /auth/logout with the SDK's token, as a Xano front end would call it.
+
+const unauthorized = { code: "ERROR_CODE_UNAUTHORIZED", message: "Invalid token." };
+
+async function signedIn(address) {
+  const sdk = client();
+  const { authToken } = (await sdk.post("/auth/login", { email: address, password })).getBody();
+  sdk.setAuthToken(authToken);
+  return sdk;
+}
+
+test("logs out with the SDK's token: /auth/me then refuses it with 401, another login's token still works", async () => {
+  const address = `sdk.${randomUUID().slice(0, 12)}@example.com`;
+  await client().post("/auth/signup", { name: "Grace Hopper", email: address, password });
+  const sdk = await signedIn(address);
+  const elsewhere = await signedIn(address);
+
+  const me = await sdk.get("/auth/me");
+  assert.equal(me.getStatusCode(), 200);
+  assert.equal(me.getBody().email, address);
+
+  const logout = await sdk.post("/auth/logout", {});
+  assert.equal(logout.getStatusCode(), 200);
+  assert.deepEqual(logout.getBody(), {});
+  await refused(sdk.get("/auth/me"), 401, unauthorized);
+  await refused(sdk.post("/auth/logout", {}), 401, unauthorized); // a session ends once
+
+  assert.equal((await elsewhere.get("/auth/me")).getStatusCode(), 200); // the default scope is this session
+});
+
+test('logout with scope "global" ends a second login\'s token too', async () => {
+  const address = `sdk.${randomUUID().slice(0, 12)}@example.com`;
+  await client().post("/auth/signup", { email: address, password });
+  const sdk = await signedIn(address);
+  const second = await signedIn(address);
+  assert.equal((await second.get("/auth/me")).getStatusCode(), 200);
+
+  const logout = await sdk.post("/auth/logout", { scope: "global" });
+  assert.equal(logout.getStatusCode(), 200);
+  await refused(second.get("/auth/me"), 401, unauthorized);
+  await refused(sdk.get("/auth/me"), 401, unauthorized);
+
+  const fresh = await signedIn(address); // a new sign-in works after a global logout
+  assert.equal((await fresh.get("/auth/me")).getBody().email, address);
+});
