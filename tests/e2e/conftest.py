@@ -6,6 +6,7 @@ base URL from its banner, collects its output, and stops it at the end.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -182,12 +183,23 @@ def stop_server(server: RunningServer) -> int:
         raise
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One `lambda-auth serve` for the e2e session, with a key file it creates itself."""
-    running = start_server(tmp_path_factory.mktemp("server") / "jwks.json")
+@contextlib.contextmanager
+def own_server(tmp_path_factory: pytest.TempPathFactory, name: str, *arguments: str) -> Iterator[RunningServer]:
+    """A `lambda-auth serve` with a key file (and so an outbox) of its own in a fresh folder; it must stop cleanly."""
+    running = start_server(tmp_path_factory.mktemp(name) / "jwks.json", *arguments)
     try:
         yield running
     finally:
         status = stop_server(running)
         assert status == 0, f"the server did not stop cleanly ({status}):\n{running.output.text()}"
+
+
+# Limits per source address well above a module's requests, which all come from 127.0.0.1.
+GENEROUS_LIMITS = ("--parameter-overrides", "SignupMaxPerIp=1000", "LoginMaxFailuresPerIp=1000", "ResetMaxPerIp=1000")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One `lambda-auth serve` for the e2e session, with a key file it creates itself."""
+    with own_server(tmp_path_factory, "server") as running:
+        yield running

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningServer, start_server, stop_server
+from tests.e2e.conftest import RunningServer, own_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ",".join(
@@ -29,11 +29,8 @@ CHECKS = ",".join(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("fuzz") / "jwks.json")
-    try:
+    with own_server(tmp_path_factory, "fuzz") as running:
         yield running
-    finally:
-        assert stop_server(running) == 0, running.output.text()
 
 
 def test_fuzzing_the_api_finds_no_server_error_and_no_undocumented_answer(server: RunningServer) -> None:

@@ -12,24 +12,17 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Reply, RunningServer, call, start_server, stop_server
+from tests.e2e.conftest import GENEROUS_LIMITS, Reply, RunningServer, call, own_server
 
 PASSWORD = "correct horse battery staple 4"
 NEW_PASSWORD = "a new horse, a new staple 5"
 
 
-# Limits per source address well above this module's requests, which all come from 127.0.0.1.
-OVERRIDES = ("SignupMaxPerIp=1000", "LoginMaxFailuresPerIp=1000", "ResetMaxPerIp=1000")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server of this module's own, with `--parameter-overrides` for the limits per address."""
-    running = start_server(tmp_path_factory.mktemp("lifecycle") / "jwks.json", "--parameter-overrides", *OVERRIDES)
-    try:
+    with own_server(tmp_path_factory, "lifecycle", *GENEROUS_LIMITS) as running:
         yield running
-    finally:
-        assert stop_server(running) == 0, running.output.text()
 
 
 def email_address() -> str:

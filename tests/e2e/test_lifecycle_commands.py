@@ -16,24 +16,28 @@ import pytest
 
 from lambda_auth import tokens
 from lambda_auth.keys import parse_key_set
-from tests.e2e.conftest import RunningServer, assert_one_line_error, call, run_cli, start_server, stop_server
+from tests.e2e.conftest import (
+    GENEROUS_LIMITS,
+    RunningServer,
+    assert_one_line_error,
+    call,
+    own_server,
+    run_cli,
+    start_server,
+    stop_server,
+)
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "analytical1"
 MAIL_WAIT_SECONDS = 20.0
-# Limits per source address well above this module's requests, which all come from 127.0.0.1.
-OVERRIDES = ("SignupMaxPerIp=1000", "ResetMaxPerIp=1000")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server of this module's own: its outbox holds only this module's mail."""
-    running = start_server(tmp_path_factory.mktemp("commands") / "jwks.json", "--parameter-overrides", *OVERRIDES)
-    try:
+    with own_server(tmp_path_factory, "commands", *GENEROUS_LIMITS) as running:
         yield running
-    finally:
-        assert stop_server(running) == 0, running.output.text()
 
 
 def on_server(server: RunningServer, *arguments: str) -> subprocess.CompletedProcess[str]:

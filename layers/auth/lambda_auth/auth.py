@@ -9,10 +9,12 @@ Plain Python in and out; errors are the typed ones in `errors`. The profile that
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from . import keys, limits, passwords, settings, signin
 from .errors import ACCOUNT_IN_USE, INVALID_CODE, INVALID_CREDENTIALS, AccessDenied, Unauthorized
@@ -103,15 +105,13 @@ def change_password(user_id: int, session_id: str, document: dict[str, Any], sou
     credentials, _ = _checked_password(user.email, request.current_password, source_ip)
     new_hash = passwords.hash_password(request.new_password)
     renewed = sessions.Session(session_id, user_id, current.created_at, signin.new_session(user_id).expires_at)
-    try:
-        with table.transaction() as transaction:
-            users.set_password(transaction, user.email, credentials.user_id, new_hash)
-            sessions.keep_only(transaction, renewed, must_be_live=True)
-    except TransactWriteError as error:
-        if not table.transaction_refused(error):
-            raise
-        if not users.has_password_hash(user.email, new_hash):  # else a retry of a commit that went through
-            raise Unauthorized("the session ended while the password changed") from None
+
+    def write(transaction: TransactWrite) -> None:
+        users.set_password(transaction, user.email, credentials.user_id, new_hash)
+        sessions.keep_only(transaction, renewed, must_be_live=True)
+
+    if not _password_set(user.email, new_hash, write):
+        raise Unauthorized("the session ended while the password changed")
     metrics.add_metric(name="PasswordChanged", unit=MetricUnit.Count, value=1)
     logger.info("user changed their password", extra={"user_id": user_id})
     return signin.token_for(renewed)
@@ -138,18 +138,32 @@ def confirm_reset(document: dict[str, Any], source_ip: str | None = None) -> str
         raise AccessDenied(INVALID_CODE)
     new_hash = passwords.hash_password(request.new_password)
     session = signin.new_session(pending.user_id)
-    try:
-        with table.transaction() as transaction:
-            resets.spend(transaction, pending)
-            users.set_password(transaction, request.email, pending.user_id, new_hash)
-            sessions.keep_only(transaction, session, must_be_live=False)
-    except TransactWriteError as error:
-        if not table.transaction_refused(error):
-            raise
-        if not users.has_password_hash(request.email, new_hash):  # else a retry of a commit that went through
-            raise AccessDenied(INVALID_CODE) from None  # spent or replaced meanwhile, or the account changed hands
+
+    def write(transaction: TransactWrite) -> None:
+        resets.spend(transaction, pending)
+        users.set_password(transaction, request.email, pending.user_id, new_hash)
+        sessions.keep_only(transaction, session, must_be_live=False)
+
+    if not _password_set(request.email, new_hash, write):
+        raise AccessDenied(INVALID_CODE)  # spent or replaced meanwhile, or the account changed hands
     for check in checks:
         limits.release(check)
     metrics.add_metric(name="PasswordReset", unit=MetricUnit.Count, value=1)
     logger.info("user reset their password", extra={"user_id": pending.user_id})
     return signin.token_for(session, now=session.created_at)
+
+
+def _password_set(email: str, new_hash: str, write: Callable[[TransactWrite], None]) -> bool:
+    """Commit `write`, a transaction that stores `new_hash` for `email`; whether it committed.
+
+    False when a condition of it did not hold. A refusal that finds `new_hash` stored is a
+    retry of an attempt that committed (its answer lost), so the write is done.
+    """
+    try:
+        with table.transaction() as transaction:
+            write(transaction)
+    except TransactWriteError as error:
+        if not table.transaction_refused(error):
+            raise
+        return users.has_password_hash(email, new_hash)
+    return True
