@@ -104,13 +104,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sam_local = commands.add_parser(
         "sam-local",
-        help="run sam local start-api on Docker, the functions on a moto (DynamoDB and Secrets Manager)",
+        help="run sam local start-api on Docker, the functions on a moto (DynamoDB, Secrets Manager, SES)",
         description=(
             "Run `sam local start-api` on the build `make artifact` made, in Docker (dockerd is started here, "
-            "as root, if no engine runs, and stopped at the end), with moto standing in for DynamoDB and "
-            "Secrets Manager on the Docker bridge's address. It writes the env vars file, SAM CLI's config "
-            "and the moto's key into --state-dir for `sam local invoke` from another terminal, and removes "
-            "them when it stops."
+            "as root, if no engine runs, and stopped at the end), with moto standing in for DynamoDB, Secrets "
+            "Manager and SES on the Docker bridge's address, and `sam local start-lambda` running the functions "
+            "that one function invokes (the password reset's mailer). It writes the env vars file, SAM CLI's "
+            "config and the moto's key into --state-dir for `sam local invoke` from another terminal, and the "
+            "mail the functions send into outbox.jsonl there; it removes them when it stops."
         ),
     )
     sam_local.add_argument(
