@@ -62,10 +62,11 @@ screenshot: $(BIN)/.installed-dev ## docs/run-and-debug.png, taken by the Run & 
 	@mkdir -p docs
 	LAMBDA_AUTH_SCREENSHOT=docs/run-and-debug.png $(BIN)/pytest tests/e2e/test_run_and_debug.py -k signed_up
 
-# sam local in Docker, the functions on a moto for the containers (lambda-auth sam-local): as root,
-# dockerd is started if no engine runs (Docker installed first where missing) and stopped at
-# the end. SAM_LOCAL_PORT=N for another port than 3001; SAM_LOCAL_IMAGES=aws runs AWS's images,
-# which SAM CLI pulls, instead of the one built here from Debian (as root, once per machine).
+# sam local in Docker (start-api, and start-lambda for the mailer), the functions on a moto for
+# the containers (lambda-auth sam-local): as root, dockerd is started if no engine runs (Docker
+# installed first where missing) and stopped at the end. SAM_LOCAL_PORT=N for another port than
+# 3001; SAM_LOCAL_IMAGES=aws runs AWS's images, which SAM CLI pulls, instead of the one built
+# here from Debian (as root, once per machine).
 sam-local: $(BIN)/.installed-serve artifact ## sam local start-api in Docker against moto, on http://127.0.0.1:3001
 	$(BIN)/lambda-auth sam-local $(if $(SAM_LOCAL_PORT),--port $(SAM_LOCAL_PORT)) \
 	  $(if $(SAM_LOCAL_IMAGES),--images $(SAM_LOCAL_IMAGES))

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from lambda_auth import settings
@@ -112,10 +112,13 @@ class _GuardedMoto:
     lock lets moto handle one request at a time, as the guarantees need.
     """
 
-    def __init__(self, app: Any, credentials: LocalCredentials, address: str):
+    def __init__(
+        self, app: Any, credentials: LocalCredentials, address: str, after_request: Callable[[], None] | None = None
+    ):
         self._app = app
         self._credentials = credentials
         self._address = address  # the address it listens on, which its clients may name as Host
+        self._after_request = after_request
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -126,7 +129,10 @@ class _GuardedMoto:
             return [json.dumps({"__type": "UnrecognizedClientException", "message": refusal}).encode()]
         environ["wsgi.input"] = io.BytesIO(body)
         with self._lock:
-            return list(self._app(environ, start_response))
+            answer = list(self._app(environ, start_response))
+            if self._after_request is not None:
+                self._after_request()
+            return answer
 
     def _refusal(self, environ: dict[str, Any], body: bytes) -> str | None:
         def header(name: str) -> str | None:  # in a WSGI environ, Content-Type and -Length have no HTTP_ prefix
@@ -182,11 +188,14 @@ class EmbeddedDynamoDB:
 
 
 @contextmanager
-def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[EmbeddedDynamoDB]:
+def embedded_dynamodb(
+    host: str = "127.0.0.1", after_request: Callable[[], None] | None = None
+) -> Iterator[EmbeddedDynamoDB]:
     """Run moto's server (DynamoDB and Secrets Manager among its services) on a free port of `host`,
     an IP address, with fresh credentials.
 
-    Data lives in memory.
+    Data lives in memory. `after_request`, if given, is called after each request moto answered,
+    while no other request runs: it sees moto's state as that request left it.
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
@@ -194,7 +203,7 @@ def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[EmbeddedDynamoDB]:
     # moto serves through werkzeug, whose request log would fill the console with its calls.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     credentials = LocalCredentials.fresh()
-    app = _GuardedMoto(DomainDispatcherApplication(create_backend_app), credentials, host)
+    app = _GuardedMoto(DomainDispatcherApplication(create_backend_app), credentials, host, after_request)
     server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="embedded-dynamodb", daemon=True)
     thread.start()
@@ -402,9 +411,21 @@ class LambdaInvokeApi:
             logging.getLogger("lambda_auth_cli").warning("%s failed: %s: %s", name, type(error).__name__, error)
 
 
+class InvokeApi(Protocol):
+    """What answers Lambda's Invoke API on a `lambda_endpoint`."""
+
+    def handles(self, path: str) -> bool: ...
+
+    def handle(self, request: Any) -> Any: ...
+
+    def finish(self, timeout: float) -> None: ...
+
+
 @contextmanager
-def lambda_endpoint(api: LambdaInvokeApi, finish_seconds: float = 60.0) -> Iterator[str]:
-    """`api` alone on a free loopback port, for `lambda-auth invoke`: a function it runs can invoke another.
+def lambda_endpoint(api: InvokeApi, finish_seconds: float = 60.0, host: str = "127.0.0.1") -> Iterator[str]:
+    """`api` alone on a free port of `host`, an IP address: for `lambda-auth invoke` on loopback, so
+    that a function it runs can invoke another; for sam local's containers on the Docker bridge's
+    address (never on every address).
 
     Yields the endpoint (AWS_ENDPOINT_URL_LAMBDA); on leaving, waits for the asynchronous
     invocations it started, then stops.
@@ -430,11 +451,11 @@ def lambda_endpoint(api: LambdaInvokeApi, finish_seconds: float = 60.0) -> Itera
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the command prints its result alone
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, name="lambda-endpoint", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://{host}:{server.server_port}"
         api.finish(finish_seconds)
     finally:
         server.shutdown()

@@ -31,6 +31,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROGRAM}: {message} (see `{self.prog} --help`)\n")
 
 
+SAM_LOCAL_STATE = PROJECT_ROOT / ".local" / "sam-local"
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -105,13 +108,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sam_local = commands.add_parser(
         "sam-local",
-        help="run sam local start-api on Docker, the functions on a moto (DynamoDB and Secrets Manager)",
+        help="run sam local start-api on Docker, the functions on a moto (DynamoDB, Secrets Manager, SES)",
         description=(
             "Run `sam local start-api` on the build `make artifact` made, in Docker (dockerd is started here, "
-            "as root, if no engine runs, and stopped at the end), with moto standing in for DynamoDB and "
-            "Secrets Manager on the Docker bridge's address. It writes the env vars file, SAM CLI's config "
-            "and the moto's key into --state-dir for `sam local invoke` from another terminal, and removes "
-            "them when it stops."
+            "as root, if no engine runs, and stopped at the end), with moto standing in for DynamoDB, Secrets "
+            "Manager and SES on the Docker bridge's address, and `sam local start-lambda` running the functions "
+            "that one function invokes (the password reset's mailer). It writes the env vars file, SAM CLI's "
+            "config and the moto's key into --state-dir for `sam local invoke` from another terminal, and the "
+            "mail the functions send into outbox.jsonl there; it removes them when it stops."
         ),
     )
     sam_local.add_argument(
@@ -130,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     sam_local.add_argument(
         "--state-dir",
         type=Path,
-        default=PROJECT_ROOT / ".local" / "sam-local",
+        default=SAM_LOCAL_STATE,
         metavar="PATH",
         help="where the run's files go (default: .local/sam-local)",
     )
@@ -230,6 +234,14 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     outbox.add_argument("--json", action="store_true", help="print a JSON array of {to, subject, text, sent_at}")
+    outbox.add_argument(
+        "--sam-local",
+        nargs="?",
+        const=SAM_LOCAL_STATE,
+        type=Path,
+        metavar="STATE_DIR",
+        help="the outbox of a running `lambda-auth sam-local` instead (its --state-dir, default .local/sam-local)",
+    )
     _where(outbox, "the local server's key file, beside which its outbox is (default: .local/jwks.json)")
     return parser
 

@@ -82,7 +82,7 @@ def _show(mail: Mail) -> None:
 
 def outbox_command(args: argparse.Namespace) -> int:
     """Print the local outbox, newest first: a block per message, or a JSON array with --json."""
-    path = local_aws.outbox_path(args.jwks)
+    path = args.sam_local / local_aws.OUTBOX_NAME if args.sam_local else local_aws.outbox_path(args.jwks)
     try:
         box = read(path)
     except OSError as error:
@@ -93,10 +93,12 @@ def outbox_command(args: argparse.Namespace) -> int:
         for mail in box.messages:
             _show(mail)
     if not box.exists:
-        note(
-            f"no mail: no outbox at {path} (`lambda-auth serve` makes it beside its key file,"
-            " and puts there what the functions mail)"
+        maker = (
+            "`lambda-auth sam-local` makes it in its state folder"
+            if args.sam_local
+            else ("`lambda-auth serve` makes it beside its key file")
         )
+        note(f"no mail: no outbox at {path} ({maker}, and puts there what the functions mail)")
     elif not box.messages:
         note(f"no mail: the outbox {path} is empty (the local server empties it when it starts)")
     else:

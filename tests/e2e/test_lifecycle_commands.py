@@ -265,3 +265,13 @@ def test_outbox_leaves_out_lines_that_are_not_messages_and_says_so(tmp_path: Pat
         f"lambda-auth: 1 message in {tmp_path / 'outbox.jsonl'}, newest first",
         f"lambda-auth: 3 lines are not messages in {tmp_path / 'outbox.jsonl'}: left out",
     ]
+
+
+def test_outbox_reads_a_sam_local_runs_outbox_with_sam_local(tmp_path: Path) -> None:
+    message = {"to": "ada@example.com", "subject": "Your password reset code", "text": "12345678", "sent_at": "x"}
+    (tmp_path / "outbox.jsonl").write_text(json.dumps(message) + "\n")
+    as_json = run_cli("outbox", "--json", "--sam-local", str(tmp_path))
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == [message]
+    missing = run_cli("outbox", "--sam-local", str(tmp_path / "nowhere"))
+    assert missing.returncode == 0 and "`lambda-auth sam-local` makes it" in missing.stderr

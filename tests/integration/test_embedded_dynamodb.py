@@ -131,7 +131,12 @@ def signed_environ(credentials: local_aws.LocalCredentials, host: str, **headers
     }
 
 
-def guard_status(address: str, environ: dict[str, Any], credentials: local_aws.LocalCredentials) -> str:
+def guard_status(
+    address: str,
+    environ: dict[str, Any],
+    credentials: local_aws.LocalCredentials,
+    after_request: Callable[[], None] | None = None,
+) -> str:
     """What the guard in front of a server listening on `address` answers (moto stubbed by a 200)."""
     statuses: list[str] = []
 
@@ -139,7 +144,8 @@ def guard_status(address: str, environ: dict[str, Any], credentials: local_aws.L
         start_response("200 OK", [])
         return [b"{}"]
 
-    local_aws._GuardedMoto(moto, credentials, address)(environ, lambda status, headers: statuses.append(status))
+    guard = local_aws._GuardedMoto(moto, credentials, address, after_request)
+    guard(environ, lambda status, headers: statuses.append(status))
     return statuses[0]
 
 
@@ -159,3 +165,15 @@ def test_on_the_bridge_a_signed_request_with_an_origin_or_another_key_is_still_r
     assert guard_status(BRIDGE, with_origin, credentials) == "403 Forbidden"
     other_key = signed_environ(local_aws.LocalCredentials.fresh(), f"{BRIDGE}:5000")
     assert guard_status(BRIDGE, other_key, credentials) == "403 Forbidden"
+
+
+def test_after_each_answered_request_and_no_refused_one_its_hook_runs() -> None:
+    # sam-local's hook copies the mail moto's SES sent into the run's outbox.
+    credentials, calls = local_aws.LocalCredentials.fresh(), []
+    answered = guard_status(BRIDGE, signed_environ(credentials, f"{BRIDGE}:5000"), credentials, lambda: calls.append(1))
+    refused = signed_environ(local_aws.LocalCredentials.fresh(), f"{BRIDGE}:5000")
+    assert (answered, guard_status(BRIDGE, refused, credentials, lambda: calls.append(2))) == (
+        "200 OK",
+        "403 Forbidden",
+    )
+    assert calls == [1]

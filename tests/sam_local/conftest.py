@@ -10,6 +10,7 @@ skipped, with the reason, only where Docker cannot run at all.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -29,6 +30,8 @@ from tests.e2e.conftest import ROOT, Output, call, cli_command, cli_environment
 START_TIMEOUT_SECONDS = 600
 STOP_TIMEOUT_SECONDS = 90
 INVOKE_TIMEOUT_SECONDS = 180
+# A reset's mail comes from the mailer's container, under start-lambda: the first one starts it.
+MAIL_TIMEOUT_SECONDS = 120
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +76,27 @@ class SamLocal:
         assert done.returncode == 0, f"{command} failed:\n{done.stderr[-4000:]}"
         # SAM CLI writes the function's answer on stdout, its own and the function's logs on stderr.
         return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def mail_to(self, email: str) -> list[dict[str, str]]:
+        """The messages to `email` in the run's outbox, oldest first."""
+        lines = self.files.outbox.read_text().splitlines()
+        return [message for message in map(json.loads, lines) if message["to"] == email]
+
+    def reset_codes(self, email: str, count: int = 1) -> list[str]:
+        """The codes of the reset mail to `email`, once `count` messages have come (the mailer runs after
+        the request has answered); each code is added to what the output must never show."""
+        deadline = time.monotonic() + MAIL_TIMEOUT_SECONDS
+        while len(messages := self.mail_to(email)) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{len(messages)} of {count} reset mails to {email} within {MAIL_TIMEOUT_SECONDS} s")
+            time.sleep(0.2)
+        codes = []
+        for message in messages:
+            match = re.search(r"\b(\d{8})\b", message["text"])
+            assert match and message["subject"] == "Your password reset code", message["subject"]
+            codes.append(match.group(1))
+        self.secrets.extend(codes)
+        return codes
 
 
 def moto_secret_key(files: sam_local.RunFiles) -> str:
@@ -124,8 +148,8 @@ def sam(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamL
         assert status == 0, f"lambda-auth sam-local did not stop cleanly ({status}):\n{output.text()[-6000:]}"
         shown = sum(secret in output.text() for secret in running.secrets)
         assert shown == 0, f"its output shows {shown} of the run's tokens and key"  # which, it does not say
-        # It leaves nothing behind: not the moto's key, not a container.
-        assert not [path for path in (files.env_vars, files.config, files.credentials) if path.exists()]
+        # It leaves nothing behind: not the moto's key, not the outbox's codes, not a container.
+        assert not [path for path in files.all if path.exists()]
         containers = subprocess.run(
             ["docker", "ps", "--all", "--quiet", "--filter", "label=sam.cli.container.type=lambda"],  # noqa: S607
             capture_output=True,

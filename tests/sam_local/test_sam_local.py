@@ -1,10 +1,12 @@
 """The functions under sam local, in Docker, against moto: `sam local invoke` with every events/ file, then
-`sam local start-api` through Xano's flow over HTTP. Where sam local answers for API Gateway itself
-(a refused token, an unknown route), its answers are its own, as the README lists them, and never a 5xx."""
+`sam local start-api` through Xano's flow and the account lifecycle over HTTP. Where sam local answers for
+API Gateway itself (a refused token, an unknown route), its answers are its own, as the README lists them,
+and never a 5xx."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,18 +15,26 @@ import pytest
 from tests.conftest import EVENTS, unique_email
 from tests.e2e.conftest import Reply, call
 
-from .conftest import SamLocal
+from .conftest import MAIL_TIMEOUT_SECONDS, SamLocal
 
 PASSWORD = "analytical1"
-# The events in the order a user's requests come: me.json's authorizer context names user 1,
-# whom signup.json creates first in the run's fresh table.
-EVENT_ORDER = ("signup", "login", "me", "authorizer")
+NEW_PASSWORD = "a new analytical engine 2"
+# signup.json comes first: it creates user 1 (ada@example.com, whom the other events name) in the
+# run's fresh table. None of the others changes what another answers: they run side by side.
+FIRST_EVENT = "signup"
 EVENT_FUNCTIONS = {
     "signup": "SignupFunction",
     "login": "LoginFunction",
     "me": "MeFunction",
     "authorizer": "AuthorizerFunction",
+    "logout": "LogoutFunction",
+    "password": "PasswordChangeFunction",
+    "password_reset": "PasswordResetFunction",
+    "password_reset_mailer": "PasswordResetMailerFunction",
+    "password_reset_confirm": "PasswordResetConfirmFunction",
 }
+SIDE_BY_SIDE = 4  # sam local invoke processes at once, each with a container of its own
+EVENTS_USER = "ada@example.com"
 # sam local's own answers where API Gateway would send the template's gateway responses.
 SAM_DENIED = {"message": "User is not authorized to access this resource"}
 SAM_NO_ROUTE = {"message": "Missing Authentication Token"}
@@ -37,12 +47,20 @@ def event(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def invoked(sam: SamLocal) -> dict[str, Any]:
-    """Each events/ file's answer from `sam local invoke`, in EVENT_ORDER, before any HTTP request."""
-    return {name: sam.invoke(EVENT_FUNCTIONS[name], f"events/{name}.json") for name in EVENT_ORDER}
+    """Each events/ file's answer from `sam local invoke`, signup.json's first, before any HTTP request."""
+
+    def invoke(name: str) -> Any:
+        return sam.invoke(EVENT_FUNCTIONS[name], f"events/{name}.json")
+
+    answers = {FIRST_EVENT: invoke(FIRST_EVENT)}
+    others = [name for name in EVENT_FUNCTIONS if name != FIRST_EVENT]
+    with ThreadPoolExecutor(SIDE_BY_SIDE) as pool:
+        answers.update(zip(others, pool.map(invoke, others), strict=True))
+    return answers
 
 
 def test_every_event_file_is_invoked() -> None:
-    assert {path.stem for path in EVENTS.glob("*.json")} == set(EVENT_ORDER)
+    assert {path.stem for path in EVENTS.glob("*.json")} == set(EVENT_FUNCTIONS)
 
 
 def test_invoke_signs_up_and_logs_in_the_events_user(invoked: dict[str, Any]) -> None:
@@ -57,6 +75,37 @@ def test_invoke_of_me_answers_the_user_the_authorizer_context_names(invoked: dic
     assert answer["statusCode"] == 200, answer
     profile = json.loads(answer["body"])
     assert (profile["id"], profile["email"], profile["name"]) == (1, "ada@example.com", "Ada Lovelace")
+
+
+def xano_answer(answer: dict[str, Any]) -> tuple[int, Any]:
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_invoke_of_logout_ends_a_session_the_user_does_not_have_as_a_no_op(invoked: dict[str, Any]) -> None:
+    assert xano_answer(invoked["logout"]) == (200, {})
+
+
+def test_invoke_of_a_password_change_for_a_session_that_is_not_live_is_a_401(invoked: dict[str, Any]) -> None:
+    # password.json's session id is a placeholder: no session of user 1 has it.
+    status, body = xano_answer(invoked["password"])
+    assert (status, body["code"]) == (401, "ERROR_CODE_UNAUTHORIZED")
+
+
+def test_invoke_of_a_reset_hands_over_to_the_mailer_which_mails_the_user(
+    sam: SamLocal, invoked: dict[str, Any]
+) -> None:
+    # The reset request's container invokes the mailer through the run's Lambda endpoint (start-lambda
+    # runs it in a container of its own), and the mailer invoked alone mails too: two codes to user 1.
+    assert xano_answer(invoked["password_reset"]) == (200, {})
+    assert invoked["password_reset_mailer"] is None  # the mailer's handler returns nothing
+    assert len(sam.reset_codes(EVENTS_USER, count=2)) == 2
+
+
+def test_invoke_of_a_confirmation_with_the_placeholder_code_is_refused(invoked: dict[str, Any]) -> None:
+    assert xano_answer(invoked["password_reset_confirm"]) == (
+        403,
+        {"code": "ERROR_CODE_ACCESS_DENIED", "message": "Invalid or expired code."},
+    )
 
 
 def test_invoke_of_the_authorizer_denies_the_placeholder_token(invoked: dict[str, Any]) -> None:
@@ -164,3 +213,109 @@ def test_an_unknown_route_is_sam_locals_403_and_its_paths_have_no_stage(sam: Sam
     # API Gateway answers with the template's 404 in Xano's shape; sam local with its own 403.
     reply = call(f"{sam.base_url}{path}")
     assert (reply.status, reply.json()) == (403, SAM_NO_ROUTE)
+
+
+# The account lifecycle, over HTTP: the authorizer reads the session on every request under sam local
+# (AUTH_SESSION_CHECK_SECONDS=0), so an ended session's token is refused at once.
+
+
+def signup(sam: SamLocal, email: str) -> str:
+    reply = post(sam, "/auth/signup", {"name": "Noor", "email": email, "password": PASSWORD})
+    assert reply.status == 200, reply.body
+    token = str(reply.json()["authToken"])
+    sam.secrets.append(token)
+    return token
+
+
+def login(sam: SamLocal, email: str, password: str = PASSWORD) -> Reply:
+    reply = post(sam, "/auth/login", {"email": email, "password": password})
+    if reply.status == 200:
+        sam.secrets.append(reply.json()["authToken"])
+    return reply
+
+
+def authorized(sam: SamLocal, path: str, token: str, body: Any = None) -> Reply:
+    method = "GET" if path == "/auth/me" else "POST"
+    return call(f"{sam.base_url}{path}", method, body, headers={"Authorization": f"Bearer {token}"})
+
+
+def accepted(sam: SamLocal, token: str, email: str) -> bool:
+    """Whether /auth/me takes `token` (and answers its user); False for sam local's refusal."""
+    reply = authorized(sam, "/auth/me", token)
+    assert reply.status in (200, 403), reply.body
+    if reply.status == 403:
+        assert reply.json() == SAM_DENIED
+        return False
+    return bool(reply.json()["email"] == email)
+
+
+def test_logout_ends_this_session_at_once_and_no_other(sam: SamLocal, invoked: dict[str, Any]) -> None:
+    email = unique_email("sam-logout")
+    here, elsewhere = signup(sam, email), login(sam, email).json()["authToken"]
+    assert accepted(sam, here, email)  # the authorizer has read this session as live
+    reply = authorized(sam, "/auth/logout", here)
+    assert (reply.status, reply.json()) == (200, {})
+    assert not accepted(sam, here, email)
+    assert authorized(sam, "/auth/logout", here).status == 403  # a logged-out token cannot log out again
+    assert accepted(sam, elsewhere, email)
+
+
+def test_a_global_logout_ends_every_session_and_a_new_login_works(sam: SamLocal, invoked: dict[str, Any]) -> None:
+    email = unique_email("sam-global")
+    first, second = signup(sam, email), login(sam, email).json()["authToken"]
+    reply = authorized(sam, "/auth/logout", second, {"scope": "global"})
+    assert (reply.status, reply.json()) == (200, {})
+    assert not accepted(sam, first, email) and not accepted(sam, second, email)
+    assert accepted(sam, login(sam, email).json()["authToken"], email)
+
+
+def test_a_password_change_answers_a_fresh_token_and_ends_the_other_sessions(
+    sam: SamLocal, invoked: dict[str, Any]
+) -> None:
+    email = unique_email("sam-password")
+    here, elsewhere = signup(sam, email), login(sam, email).json()["authToken"]
+    reply = authorized(sam, "/auth/password", here, {"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert reply.status == 200, reply.body
+    fresh = reply.json()["authToken"]
+    sam.secrets.append(fresh)
+    assert fresh != here and accepted(sam, fresh, email)
+    assert not accepted(sam, elsewhere, email)
+    assert (login(sam, email).status, login(sam, email, NEW_PASSWORD).status) == (403, 200)
+
+
+def test_a_reset_mails_a_code_that_sets_a_new_password_once_and_ends_every_session(
+    sam: SamLocal, invoked: dict[str, Any]
+) -> None:
+    email = unique_email("sam-reset")
+    before = signup(sam, email)
+    reply = post(sam, "/auth/password-reset", {"email": email})
+    assert (reply.status, reply.json()) == (200, {})
+    (code,) = sam.reset_codes(email)
+    confirm = {"email": email, "code": code, "new_password": NEW_PASSWORD}
+    confirmed = post(sam, "/auth/password-reset/confirm", confirm)
+    assert confirmed.status == 200, confirmed.body
+    after = confirmed.json()["authToken"]
+    sam.secrets.append(after)
+    assert not accepted(sam, before, email)
+    assert accepted(sam, after, email)
+    assert (login(sam, email).status, login(sam, email, NEW_PASSWORD).status) == (403, 200)
+    again = post(sam, "/auth/password-reset/confirm", {**confirm, "new_password": PASSWORD})
+    assert (again.status, again.json()["message"]) == (403, "Invalid or expired code.")
+
+
+def test_a_reset_for_an_email_without_an_account_answers_the_same_and_mails_nothing(
+    sam: SamLocal, invoked: dict[str, Any]
+) -> None:
+    known, unknown = unique_email("sam-known"), unique_email("sam-unknown")
+    signup(sam, known)
+    no_account = "password reset for no account"  # the mailer's log line, when it finds none
+
+    def ran_for_no_account(lines: list[str]) -> int:
+        return sum(no_account in line for line in lines)
+
+    before = ran_for_no_account(sam.output.text().splitlines())
+    replies = [post(sam, "/auth/password-reset", {"email": email}) for email in (unknown, known)]
+    assert [(reply.status, reply.body) for reply in replies] == [(200, b"{}")] * 2
+    sam.reset_codes(known)
+    assert sam.output.wait_for(lambda lines: ran_for_no_account(lines) > before, MAIL_TIMEOUT_SECONDS)
+    assert sam.mail_to(unknown) == []

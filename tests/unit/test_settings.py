@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import botocore.session
 import pytest
 
-from lambda_auth import settings
+from lambda_auth import aws, settings
 from lambda_auth.settings import (
     ApiSettings,
     KeySettings,
@@ -98,14 +98,30 @@ def test_an_empty_variable_counts_as_unset() -> None:
     assert settings.AwsSettings.from_environment(env).endpoint("secretsmanager") is None
 
 
-def test_an_empty_dynamodb_endpoint_leaves_botocore_on_the_regions_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The template declares AWS_ENDPOINT_URL_DYNAMODB empty; botocore, which reads it itself, must ignore it.
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "")
+@pytest.mark.parametrize("service", settings.AwsSettings.SERVICES)
+def test_an_empty_endpoint_leaves_the_layers_client_on_the_regions_own(service: str) -> None:
+    # The template declares every AWS_ENDPOINT_URL_<SERVICE> the layer calls empty, for sam local to set.
+    configured = settings.AwsSettings.from_environment(
+        {f"AWS_ENDPOINT_URL_{service.upper()}": "", "AWS_ENDPOINT_URL": ""}
+    )
+    assert configured.endpoint(service) is None
+    assert (
+        aws.endpoint(service, "eu-west-1", configured.endpoint(service)) == f"https://{service}.eu-west-1.amazonaws.com"
+    )
+
+
+@pytest.mark.parametrize(("service", "host"), [("dynamodb", "dynamodb"), ("sesv2", "email")])
+def test_an_empty_endpoint_leaves_botocore_on_the_regions_own(
+    monkeypatch: pytest.MonkeyPatch, service: str, host: str
+) -> None:
+    # The store's DynamoDB client and the mailer's SES v2 client are botocore's, which reads the
+    # template's empty AWS_ENDPOINT_URL_<SERVICE> itself: it must ignore it.
+    monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service.upper()}", "")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     client = botocore.session.Session().create_client(
-        "dynamodb", region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+        service, region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
     )
-    assert client.meta.endpoint_url == "https://dynamodb.eu-west-1.amazonaws.com"
+    assert client.meta.endpoint_url == f"https://{host}.eu-west-1.amazonaws.com"
 
 
 @pytest.fixture

@@ -38,7 +38,12 @@ CORS_ORIGIN = {"Fn::Sub": "'${CorsAllowOrigin}'"}
 TABLE_ARN = {"Fn::GetAtt": ["UsersTable", "Arn"]}
 SECRET_ARN = {"Fn::Sub": ["${secretArn}", {"secretArn": {"Ref": "TokenKeys"}}]}
 BASE64URL = set(string.ascii_letters + string.digits + "-_")
-ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETSMANAGER")
+ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SECRETSMANAGER",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_SESV2",
+)
 
 
 @pytest.fixture(scope="module")
