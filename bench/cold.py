@@ -36,7 +36,25 @@ assert answer.get("principalId") or answer.get("statusCode") == 200, answer
 """
 
 # The authorizer's floor: the token library alone, imported and nothing else.
-JWE_IMPORT_PROGRAM = "import jwcrypto.jwe"
+# The authorizer's floor: jwcrypto's JWE imported, and the token's session read with one
+# DynamoDB GetItem over http.client (the request the authorizer makes, unsigned: the bench's
+# moto checks no signature), from the endpoint and table in the function's variables.
+SESSION_READ_PROGRAM = """
+import http.client, json, os, urllib.parse
+import jwcrypto.jwe
+endpoint = urllib.parse.urlsplit(os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+connection = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=5)
+body = {{"TableName": os.environ["AUTH_TABLE_NAME"], "Key": {{"pk": {{"S": "{key}"}}}}, "ConsistentRead": True}}
+headers = {{
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "DynamoDB_20120810.GetItem",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=host, Signature=" + "0" * 64,
+}}
+connection.request("POST", "/", json.dumps(body), headers)
+answer = connection.getresponse()
+assert answer.status == 200 and "Item" in json.loads(answer.read()), answer.status
+"""
 
 # What a process inherits besides the function's own variables.
 _BASE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")

@@ -4,10 +4,12 @@ The goals are the artifact's, as Lambda runs it (`lambda_auth_cli.artifact`): py
 only the function's folder and the layer on the path, no bytecode written, with the
 variables Lambda sets. Each route is timed in alternation with a floor run the same way
 from the same artifact:
-- authorizer: a fresh interpreter that imports `jwcrypto.jwe`, ≤ 1.5x;
+- authorizer: a fresh interpreter that imports `jwcrypto.jwe` and reads the token's session
+  with one DynamoDB GetItem over http.client, ≤ 1.5x;
 - me, login, signup: a fresh interpreter that imports only the libraries the route must
   use (PynamoDB, Powertools' Logger and Metrics; argon2 and jwcrypto for login and signup)
-  and makes the route's first DynamoDB call the same way, ≤ 1.3x.
+  and makes the route's first DynamoDB call the same way (login and signup: and the
+  session's write, which revocation requires of them), ≤ 1.3x.
 The keys come from a file, so that a ratio measures the function's own work; the
 authorizer is also measured with the keys from Secrets Manager, as deployed, for
 reference: one HTTP call to moto's server on loopback. The development environment's
@@ -96,6 +98,9 @@ FIRST_CALL = {
     # signup counts an attempt for the client's address, whose window is open.
     "signup": "count_attempt({key!r})",
 }
+# And the one write each of login and signup must make besides, for revocation: the new
+# session recorded in the user's sessions item (one UpdateItem).
+SESSION_WRITE = "\nItem({key!r} + '-session').update(actions=[Item.attempts.add(1)])"
 ARGON2_AND_JWE_IMPORTS = "import argon2\nimport jwcrypto.jwe\nimport jwcrypto.jwk"
 FLOOR_IMPORTS = {"me": "", "login": ARGON2_AND_JWE_IMPORTS, "signup": ARGON2_AND_JWE_IMPORTS}
 
@@ -105,14 +110,15 @@ def _artifact_start(env: Environment, name: str, variables: dict[str, str]) -> f
     before = cold.children_cpu()
     answer = env.artifact.invoke(LOGICAL_IDS[name], env.first_event(name), cold.environment(variables), env.workdir)
     cpu = cold.children_cpu() - before
-    if not (answer.get("principalId") or answer.get("statusCode") == 200):
+    allowed = [statement.get("Effect") for statement in answer.get("policyDocument", {}).get("Statement", [])]
+    if not (allowed == ["Allow"] or answer.get("statusCode") == 200):
         raise RuntimeError(f"{name} answered {answer}")
     return cpu
 
 
 def artifact_authorizer(env: Environment, results: Results, rounds: int) -> None:
     variables = env.lambda_env("authorizer")
-    floor_command = env.artifact.program_command(cold.JWE_IMPORT_PROGRAM)
+    floor_command = env.artifact.program_command(cold.SESSION_READ_PROGRAM.format(key=env.token_session_key))
     subject, floor = paired(
         lambda _: _artifact_start(env, "authorizer", variables),
         lambda _: cold.run(floor_command, cold.environment(variables)),
@@ -150,9 +156,8 @@ def artifact_authorizer(env: Environment, results: Results, rounds: int) -> None
 def artifact_http(env: Environment, results: Results, rounds: int) -> None:
     floor_items = {"me": f"user#{env.me_user_id}", **env.floor_counters}
     for name in ("me", "login", "signup"):
-        program = HTTP_FLOOR_PROGRAM.format(
-            imports=FLOOR_IMPORTS[name], call=FIRST_CALL[name].format(key=floor_items[name])
-        )
+        calls = FIRST_CALL[name] + (SESSION_WRITE if name in ("login", "signup") else "")
+        program = HTTP_FLOOR_PROGRAM.format(imports=FLOOR_IMPORTS[name], call=calls.format(key=floor_items[name]))
         floor_command = env.artifact.program_command(program)
         variables = env.lambda_env(name)
         floor_env = cold.environment(variables)
@@ -172,7 +177,7 @@ def artifact_http(env: Environment, results: Results, rounds: int) -> None:
                 subject.p95,
                 floor.median,
                 HTTP_LIMIT,
-                note="first DynamoDB call in both",
+                note="first DynamoDB call in both" + (", and the session's write" if name != "me" else ""),
             )
         )
 
@@ -200,7 +205,7 @@ def venv(env: Environment, results: Results, authorizer_rounds: int, runs: int) 
     authorizer_event = env.first_event("authorizer")
     subject, floor = paired(
         lambda _: cold.run(cold.venv_handler(FUNCTIONS / "authorizer", authorizer_event), variables),
-        lambda _: cold.run(cold.venv_program(cold.JWE_IMPORT_PROGRAM), variables),
+        lambda _: cold.run(cold.venv_program(cold.SESSION_READ_PROGRAM.format(key=env.token_session_key)), variables),
         authorizer_rounds,
         warmup=1,
     )

@@ -113,6 +113,7 @@ class Environment:
         self.run = uuid.uuid4().hex[:8]
         self.me_user_id = 0
         self.token = ""
+        self.token_session_key = ""
         self.cold_login_email = f"bench.cold-login.{self.run}@example.com"
         self.secret_arn = ""
         # The counters the login and signup cold-start floors count an attempt on: login's
@@ -125,8 +126,10 @@ class Environment:
         os.environ.update(self.function_env)
         project.create_table(TABLE, self.endpoint)
         self.me_user_id = project.create_user(f"bench.cold.{self.run}@example.com", "-")
-        project.create_user(self.cold_login_email, project.hash_password(PASSWORD))
+        cold_login_user = project.create_user(self.cold_login_email, project.hash_password(PASSWORD))
+        project.start_session(cold_login_user)  # as signup leaves a user: with a session, which login adds to
         self.token = project.issue_token(42)
+        self.token_session_key = project.session_key(42)["pk"]["S"]  # what the authorizer reads for it
         self.secret_arn = self._keys_secret()
         dynamodb = boto3.client("dynamodb", endpoint_url=self.endpoint, region_name=REGION)
         window_ends_at = str(int(time.time()) + 86400)
