@@ -145,10 +145,10 @@ def call(
         connection.close()
 
 
-def start_server(key_file: Path, *arguments: str) -> RunningServer:
-    """`lambda-auth serve --port 0` in its own process; returns once its banner says it listens."""
+def spawn(*arguments: str) -> tuple[subprocess.Popen[str], Output]:
+    """`lambda-auth ARGUMENTS` in its own process, its output (stdout and stderr) collected as it comes."""
     process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-        [*cli_command(), "serve", "--port", "0", "--jwks", str(key_file), *arguments],
+        [*cli_command(), *arguments],
         cwd=ROOT,
         env=cli_environment(),
         stdin=subprocess.DEVNULL,
@@ -158,6 +158,12 @@ def start_server(key_file: Path, *arguments: str) -> RunningServer:
     )
     output = Output()
     threading.Thread(target=output.collect, args=(process.stdout,), daemon=True).start()
+    return process, output
+
+
+def start_server(key_file: Path, *arguments: str) -> RunningServer:
+    """`lambda-auth serve --port 0` in its own process; returns once its banner says it listens."""
+    process, output = spawn("serve", "--port", "0", "--jwks", str(key_file), *arguments)
 
     def listening(lines: list[str]) -> bool:
         return any(line.startswith("Listening on ") for line in lines)

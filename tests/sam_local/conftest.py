@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 
 from lambda_auth_cli import docker_engine, sam_local
-from tests.e2e.conftest import ROOT, Output, call, cli_command, cli_environment
+from tests.e2e.conftest import ROOT, Output, call, cli_environment, spawn
 
 # The first run on a machine builds the invoke image (debootstrap) before sam local starts.
 START_TIMEOUT_SECONDS = 600
@@ -120,17 +119,7 @@ def sam(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamL
     """One `lambda-auth sam-local` for the session, on a free port, with a state folder of its own."""
     port = free_port()
     files = sam_local.RunFiles(tmp_path_factory.mktemp("sam-local"))
-    process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-        [*cli_command(), "sam-local", "--port", str(port), "--state-dir", str(files.folder)],
-        cwd=ROOT,
-        env=cli_environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output()
-    threading.Thread(target=output.collect, args=(process.stdout,), daemon=True).start()
+    process, output = spawn("sam-local", "--port", str(port), "--state-dir", str(files.folder))
     running = SamLocal(f"http://127.0.0.1:{port}", files, process, output)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not _answers(running.base_url):
