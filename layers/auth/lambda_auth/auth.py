@@ -104,7 +104,7 @@ def change_password(user_id: int, session_id: str, document: dict[str, Any], sou
         raise Unauthorized("the token's user or session is gone")
     credentials, _ = _checked_password(user.email, request.current_password, source_ip)
     new_hash = passwords.hash_password(request.new_password)
-    renewed = sessions.Session(session_id, user_id, current.created_at, signin.new_session(user_id).expires_at)
+    renewed = signin.renewed(current)
 
     def write(transaction: TransactWrite) -> None:
         users.set_password(transaction, user.email, credentials.user_id, new_hash)

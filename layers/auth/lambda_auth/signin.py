@@ -21,6 +21,12 @@ def new_session(user_id: int, ttl_seconds: int | None = None, now: float | None 
     return sessions.Session(sessions.new_id(), user_id, created_at, created_at + ttl)
 
 
+def renewed(session: sessions.Session, now: float | None = None) -> sessions.Session:
+    """`session` lasting one token's lifetime from now (its id and start unchanged); not stored."""
+    expires_at = int(time.time() if now is None else now) + settings.tokens().ttl_seconds
+    return sessions.Session(session.id, session.user_id, session.created_at, expires_at)
+
+
 def token_for(session: sessions.Session, extras: dict[str, Any] | None = None, now: float | None = None) -> str:
     """A token of `session`, issued now and expiring when the session ends."""
     issued_at = int(time.time() if now is None else now)

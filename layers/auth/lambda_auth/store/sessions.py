@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from .layout import sessions as key
@@ -94,7 +96,7 @@ def end(user_id: int, session_id: str) -> bool:
     """End one session; whether it was live."""
     try:
         SessionsItem(pk=key(user_id)).update(
-            actions=[SessionsItem.sessions[session_id].remove()], condition=SessionsItem.sessions[session_id].exists()
+            actions=[SessionsItem.sessions[session_id].remove()], condition=_live(session_id)
         )
     except UpdateError as error:
         if condition_failed(error):
@@ -105,11 +107,7 @@ def end(user_id: int, session_id: str) -> bool:
 
 def end_all(user_id: int) -> None:
     """End every session of the user."""
-    try:
-        SessionsItem(pk=key(user_id)).delete()
-    except DeleteError as error:
-        if not condition_failed(error):
-            raise
+    SessionsItem(pk=key(user_id)).delete()
 
 
 def keep_only(transaction: TransactWrite, session: Session, must_be_live: bool) -> None:
@@ -118,14 +116,10 @@ def keep_only(transaction: TransactWrite, session: Session, must_be_live: bool) 
     With `must_be_live`, the transaction fails unless `session` is live when it commits (a
     concurrent logout of it wins).
     """
-    item = SessionsItem(pk=key(session.user_id))
-    value = {session.id: _entry(session.created_at, session.expires_at)}
     if must_be_live:
-        transaction.update(
-            item, actions=[SessionsItem.sessions.set(value)], condition=SessionsItem.sessions[session.id].exists()
-        )
+        transaction.update(SessionsItem(pk=key(session.user_id)), actions=_only(session), condition=_live(session.id))
     else:
-        transaction.save(SessionsItem(pk=key(session.user_id), sessions=value))
+        transaction.save(SessionsItem(pk=key(session.user_id), sessions=_only_value(session)))
 
 
 def end_others(user_id: int, session_id: str) -> bool:
@@ -134,12 +128,24 @@ def end_others(user_id: int, session_id: str) -> bool:
     if kept is None:
         return False
     try:
-        SessionsItem(pk=key(user_id)).update(
-            actions=[SessionsItem.sessions.set({kept.id: _entry(kept.created_at, kept.expires_at)})],
-            condition=SessionsItem.sessions[kept.id].exists(),
-        )
+        SessionsItem(pk=key(user_id)).update(actions=_only(kept), condition=_live(kept.id))
     except UpdateError as error:
         if condition_failed(error):
             return False  # ended meanwhile
         raise
     return True
+
+
+def _live(session_id: str) -> Condition:
+    """The condition that a session is live: its entry is in the map."""
+    condition: Condition = SessionsItem.sessions[session_id].exists()
+    return condition
+
+
+def _only_value(session: Session) -> dict[str, Any]:
+    return {session.id: _entry(session.created_at, session.expires_at)}
+
+
+def _only(session: Session) -> list[Action]:
+    """The update that leaves `session` the user's one session, with its times."""
+    return [SessionsItem.sessions.set(_only_value(session))]
