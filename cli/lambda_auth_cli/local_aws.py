@@ -29,7 +29,7 @@ import socket
 import string
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,13 +89,9 @@ def use_endpoint(
 
 def is_loopback(host: str) -> bool:
     """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine's loopback."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    name = host.strip("[]").lower()
+    address = _ip(name)
+    return address.is_loopback if address is not None else name == "localhost" or name.endswith(".localhost")
 
 
 _AUTHORIZATION = re.compile(
@@ -162,7 +158,7 @@ def refusal(
     if header("Origin") is not None:
         return f"{service} answers no web page (the request has an Origin)"
     host = urlsplit(f"//{header('Host') or ''}").hostname or ""
-    if not (is_loopback(host) or (own_address is not None and _same_address(host, own_address))):
+    if not (is_loopback(host) or (own_address is not None and _ip(host) == _ip(own_address))):
         return f"{service} answers only to a loopback Host or its own address"
     match = _AUTHORIZATION.fullmatch(header("Authorization") or "")
     if match is None or not hmac.compare_digest(match["key"], credentials.access_key_id):
@@ -173,12 +169,12 @@ def refusal(
     return None if hmac.compare_digest(expected, match["signature"]) else "the request's signature does not match"
 
 
-def _same_address(host: str, address: str) -> bool:
-    """Whether `host` is the IP address `address` (a name never is)."""
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address (with or without IPv6's brackets), or None for a name."""
     try:
-        return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(address)
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        return None
 
 
 @dataclass(frozen=True)
@@ -221,12 +217,12 @@ def ensure_table(table_name: str, endpoint_url: str | None = None) -> bool:
     import boto3
 
     client = boto3.client("dynamodb", endpoint_url=endpoint_url)
-    names = {name for page in client.get_paginator("list_tables").paginate() for name in page["TableNames"]}
-    if table_name in names:
-        return False
     definition = template.table_definition()
     ttl = definition.pop("TimeToLiveSpecification", None)
-    client.create_table(TableName=table_name, **definition)
+    try:
+        client.create_table(TableName=table_name, **definition)
+    except client.exceptions.ResourceInUseException:
+        return False
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     if ttl:
         client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
@@ -242,13 +238,9 @@ class LocalTable:
     created: bool
     credentials: LocalCredentials | None  # the embedded DynamoDB's; None for an endpoint of the developer's
 
-    @property
-    def embedded(self) -> bool:
-        return self.credentials is not None
-
     def describe(self) -> str:
         """One line for the banner: where the data is and how long it lives."""
-        if self.embedded:
+        if self.credentials is not None:
             return (
                 f"in memory: embedded DynamoDB (moto) at {self.endpoint_url}, table {self.table_name!r};"
                 f" gone when the server stops ({ENDPOINT_VARIABLE} to use DynamoDB Local instead)"
@@ -269,28 +261,23 @@ def _check_reachable(endpoint_url: str) -> None:
         raise CliError(f"cannot reach DynamoDB at {endpoint_url} ({ENDPOINT_VARIABLE}): {error}") from None
 
 
-def _ready(endpoint_url: str, credentials: LocalCredentials | None = None) -> LocalTable:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    table_name = template.LOCAL_TABLE_NAME
-    use_endpoint(endpoint_url, table_name, credentials)
-    try:
-        created = ensure_table(table_name, endpoint_url)
-    except (BotoCoreError, ClientError) as error:
-        raise CliError(f"cannot create the table {table_name!r} at {endpoint_url}: {error}") from None
-    return LocalTable(endpoint_url, table_name, created, credentials)
-
-
 @contextmanager
 def local_table() -> Iterator[LocalTable]:
     """The endpoint in AWS_ENDPOINT_URL_DYNAMODB if set, else an embedded DynamoDB; the table made ready."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     external = os.environ.get(ENDPOINT_VARIABLE, "").strip()
     if external:
         _check_reachable(external)
-        yield _ready(external)
-        return
-    with embedded_dynamodb() as embedded:
-        yield _ready(embedded.endpoint_url, embedded.credentials)
+    with nullcontext(None) if external else embedded_dynamodb() as embedded:
+        endpoint_url, credentials = (embedded.endpoint_url, embedded.credentials) if embedded else (external, None)
+        name = template.LOCAL_TABLE_NAME
+        use_endpoint(endpoint_url, name, credentials)
+        try:
+            created = ensure_table(name, endpoint_url)
+        except (BotoCoreError, ClientError) as error:
+            raise CliError(f"cannot create the table {name!r} at {endpoint_url}: {error}") from None
+        yield LocalTable(endpoint_url, name, created, credentials)
 
 
 def outbox_path(key_file: Path) -> Path:
