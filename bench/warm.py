@@ -11,9 +11,10 @@
   back (UpdateItem) and the new session recorded (UpdateItem), ≤ 1.2x;
 - signup: argon2 hashing with the same parameters, plus the two UpdateItems, the
   TransactWriteItems and the first session's UpdateItem that signup makes, with boto3, ≤ 1.2x;
-- enumeration: a password reset request for an unknown email against one for an email with
-  an account, and a confirmation for an email without a pending code against a wrong code,
-  each pair's medians within 20% of each other.
+- enumeration: a login with an unknown email against a wrong password, a password reset
+  request for an unknown email against one for an email with an account, and a confirmation
+  for an email without a pending code against a wrong code, each pair's medians within 20%
+  of each other.
 And `lambda-auth serve`'s throughput for /auth/me, for reference.
 """
 
@@ -290,8 +291,9 @@ def serve_throughput(env: Environment, results: Results, seconds: float) -> None
     results.rows.append(Row("lambda-auth serve, GET /auth/me under load", result.median, result.p95, note=note))
 
 
-def reset_enumeration(env: Environment, results: Results, rounds: int) -> None:
-    """The reset routes answer an unknown email as they answer a known one, in the same time."""
+def enumeration(env: Environment, results: Results, rounds: int) -> None:
+    """Login and the reset routes answer an unknown email as they answer a known one, in the same time."""
+    login = load_handler("login")
     request = load_handler("password_reset")
     confirm = load_handler("password_reset_confirm")
     run = env.run
@@ -306,12 +308,21 @@ def reset_enumeration(env: Environment, results: Results, rounds: int) -> None:
         answer = request(body_event("password_reset", {"email": email}), Context("password_reset"))
         assert (answer["statusCode"], answer["body"]) == (200, "{}"), answer
 
+    def login_refused(email: str) -> None:
+        answer = login(body_event("login", {"email": email, "password": "wrong guess 1"}), Context("login"))
+        assert answer["statusCode"] == 403, answer
+
     def refused(email: str) -> None:
         body = {"email": email, "code": "12345678", "new_password": PASSWORD}
         answer = confirm(body_event("password_reset_confirm", body), Context("password_reset_confirm"))
         assert answer["statusCode"] == 403, answer
 
     with quiet_stdout(), project.lambda_endpoint():
+        unknown_login, wrong_password = paired(
+            lambda index: login_refused(f"bench.nobody.{run}.{index}@example.com"),
+            lambda index: login_refused(known[index]),
+            rounds,
+        )
         unknown_request, known_request = paired(
             lambda index: requested(f"bench.nobody.{run}.{index}@example.com"),
             lambda index: requested(known[index]),
@@ -323,6 +334,7 @@ def reset_enumeration(env: Environment, results: Results, rounds: int) -> None:
             rounds,
         )
     for measure, subject, floor in (
+        ("login: unknown email / wrong password", unknown_login, wrong_password),
         ("password reset request: unknown email / known", unknown_request, known_request),
         ("reset confirm: no pending code / wrong code", unknown_confirm, wrong_code),
     ):

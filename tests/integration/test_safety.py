@@ -1,13 +1,12 @@
-"""What an auth service owes its users beyond the happy path: no enumeration by timing,
-no secrets in logs, no half-written signups, passwords re-hashed as standards rise."""
+"""What an auth service owes its users beyond the happy path: no secrets in logs, no
+half-written signups, passwords re-hashed as standards rise. (That an unknown email is
+refused in a wrong password's time is measured by `make bench`, not timed here.)"""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-import statistics
-import time
 import unicodedata
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher
 from pynamodb.exceptions import TransactWriteError
 
-from lambda_auth import auth, limits, passwords
+from lambda_auth import passwords
 from lambda_auth.observability import logger
 from lambda_auth.store import table, users
 from tests.conftest import event, unique_email
@@ -33,27 +32,6 @@ def signed_up(handlers: dict[str, Any], email: str | None = None) -> tuple[str, 
     response = call(handlers, "signup", body={"name": "Ada", "email": email, "password": PASSWORD})
     assert response["statusCode"] == 200
     return email, json.loads(response["body"])["authToken"]
-
-
-def test_login_with_unknown_email_takes_as_long_as_a_wrong_password(
-    handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(auth, "LOGIN_PER_EMAIL", limits.Limit("login-email", 10_000, 900))
-    email, _ = signed_up(handlers)
-
-    def timed(body: dict[str, str]) -> float:
-        started = time.perf_counter()
-        assert call(handlers, "login", body=body)["statusCode"] == 403
-        return time.perf_counter() - started
-
-    timed({"email": unique_email(), "password": "wrong guess 1"})  # warm both paths up
-    timed({"email": email, "password": "wrong guess 1"})
-    unknown, wrong = [], []
-    for _ in range(21):  # interleaved, so drift in machine load hits both alike
-        unknown.append(timed({"email": unique_email(), "password": "wrong guess 1"}))
-        wrong.append(timed({"email": email, "password": "wrong guess 1"}))
-    ratio = statistics.median(unknown) / statistics.median(wrong)
-    assert 0.8 <= ratio <= 1.2, f"unknown-email median / wrong-password median = {ratio:.2f}"
 
 
 def test_no_log_line_holds_a_password_hash_or_token(
