@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from . import settings
@@ -152,8 +152,7 @@ def endpoint(service: str, region: str, override: str | None = None) -> str:
     return f"https://{service}.{region}.{domain}"
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     body: bytes
     error_type: str  # e.g. ResourceNotFoundException; "" for a success

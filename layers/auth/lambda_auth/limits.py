@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import TooManyRequests
 from .store import attempts, layout
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     name: str
     max_attempts: int
     window_seconds: int

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,8 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """A password checked against a stored hash."""
 
     accepted: bool

@@ -14,7 +14,7 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 DEFAULT_TOKEN_TTL_SECONDS = 86400
 DEFAULT_KEYS_CACHE_SECONDS = 300
@@ -50,8 +50,7 @@ def _integer(env: Environment, name: str, default: int, minimum: int = 1) -> int
     return value
 
 
-@dataclass(frozen=True)
-class TableSettings:
+class TableSettings(NamedTuple):
     """Where users live: every function but the authorizer."""
 
     name: str
@@ -61,8 +60,7 @@ class TableSettings:
         return cls(name=_required(env, "AUTH_TABLE_NAME", "it names the DynamoDB table of users"))
 
 
-@dataclass(frozen=True)
-class KeySettings:
+class KeySettings(NamedTuple):
     """Where the token keys are, and how long a function keeps them before reading them again."""
 
     jwks_file: str | None
@@ -79,8 +77,7 @@ class KeySettings:
         return cls(jwks_file, jwks_secret_arn, _integer(env, "AUTH_KEYS_CACHE_SECONDS", DEFAULT_KEYS_CACHE_SECONDS))
 
 
-@dataclass(frozen=True)
-class TokenSettings:
+class TokenSettings(NamedTuple):
     """How long the tokens a function issues stay valid."""
 
     ttl_seconds: int
@@ -90,8 +87,7 @@ class TokenSettings:
         return cls(ttl_seconds=_integer(env, "AUTH_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS))
 
 
-@dataclass(frozen=True)
-class LimitSettings:
+class LimitSettings(NamedTuple):
     """The brute-force limits of login (and the password checks that count with it), signup and reset."""
 
     login_max_failures_per_email: int
@@ -117,8 +113,7 @@ class LimitSettings:
         )
 
 
-@dataclass(frozen=True)
-class SessionSettings:
+class SessionSettings(NamedTuple):
     """How long the authorizer may trust a session it found live before it looks again (0: every request)."""
 
     check_seconds: int
@@ -128,8 +123,7 @@ class SessionSettings:
         return cls(check_seconds=_integer(env, "AUTH_SESSION_CHECK_SECONDS", 10, minimum=0))
 
 
-@dataclass(frozen=True)
-class ResetSettings:
+class ResetSettings(NamedTuple):
     """Password reset: how long a code lives, and the function that mails it (the request hands over to it)."""
 
     code_ttl_seconds: int
@@ -145,8 +139,7 @@ class ResetSettings:
         return self.mailer
 
 
-@dataclass(frozen=True)
-class MailSettings:
+class MailSettings(NamedTuple):
     """Where email goes: from a sender through Amazon SES, or, locally, into an outbox file."""
 
     sender: str | None
@@ -160,8 +153,7 @@ class MailSettings:
         return cls(sender, outbox)
 
 
-@dataclass(frozen=True)
-class ApiSettings:
+class ApiSettings(NamedTuple):
     """What the HTTP functions' answers carry besides their body."""
 
     cors_allow_origin: str
@@ -171,8 +163,7 @@ class ApiSettings:
         return cls(cors_allow_origin=_text(env, "AUTH_CORS_ALLOW_ORIGIN") or "*")
 
 
-@dataclass(frozen=True)
-class ObservabilitySettings:
+class ObservabilitySettings(NamedTuple):
     """Powertools' service name, metrics namespace and log level."""
 
     service: str

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InputError
 
@@ -23,27 +22,23 @@ _EMAIL = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class SignupInput:
+class SignupInput(NamedTuple):
     email: str
     password: str
     name: str
 
 
-@dataclass(frozen=True)
-class LoginInput:
+class LoginInput(NamedTuple):
     email: str
     password: str
 
 
-@dataclass(frozen=True)
-class PasswordChangeInput:
+class PasswordChangeInput(NamedTuple):
     current_password: str
     new_password: str
 
 
-@dataclass(frozen=True)
-class ResetConfirmInput:
+class ResetConfirmInput(NamedTuple):
     email: str
     code: str
     new_password: str

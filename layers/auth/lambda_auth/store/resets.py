@@ -9,7 +9,7 @@ A right code is spent in the transaction that sets the new password (`spend`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
@@ -21,8 +21,7 @@ from .table import TableModel, condition_failed
 MAX_CHECKS = 5
 
 
-@dataclass(frozen=True)
-class PendingReset:
+class PendingReset(NamedTuple):
     email: str
     user_id: int
     code_hash: str

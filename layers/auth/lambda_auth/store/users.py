@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -31,8 +32,7 @@ class User:
     created_at: int  # epoch milliseconds
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     user_id: int
     password_hash: str
 
