@@ -194,3 +194,19 @@ def test_invoke_of_a_reset_request_runs_the_mailer_it_hands_the_email_to(tmp_pat
 def test_a_bad_parameter_override_is_a_usage_error(override: str, message: str) -> None:
     result = lambda_auth("invoke", "SignupFunction", "--event", "events/signup.json", "--parameter-overrides", override)
     assert message in assert_one_line_error(result, 2, stdout_empty=True)
+
+
+def test_invoke_of_a_function_that_raises_prints_lambdas_error_object_and_exits_1(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text('["not", "an", "object"]')  # the mailer reads an object's "email"
+    result = lambda_auth(
+        "invoke", "PasswordResetMailerFunction", "--event", str(event), "--jwks", str(tmp_path / "jwks.json")
+    )
+    line = assert_one_line_error(result, 1)
+    assert (
+        line == "lambda-auth: PasswordResetMailerFunction raised AttributeError: 'list' object has no attribute 'get'"
+    )
+    error = json.loads(result.stdout)
+    assert (error["errorType"], error["errorMessage"]) == ("AttributeError", "'list' object has no attribute 'get'")
+    assert error["requestId"].startswith("local-")
+    assert any("reset_mail.py" in frame and "send_code" in frame for frame in error["stackTrace"])
