@@ -1,7 +1,5 @@
 """Debian packages the local tooling installs where they are missing: as root, with apt-get, as CI runs.
-
-`make sam-local` and `make sam-local-test` need Docker and, to build the invoke image,
-debootstrap; like every other target, they set up what they need.
+`make sam-local` and `make sam-local-test` set up what they need (Docker, debootstrap) like every other target.
 """
 
 from __future__ import annotations
@@ -31,5 +29,5 @@ def install(packages: Sequence[str], why: str) -> None:
     ):
         done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
-            lines = [line for line in (done.stderr or done.stdout).strip().splitlines() if line.strip()]
-            raise CliError(f"{' '.join(command[:2])} failed: {lines[-1] if lines else 'no output'}")
+            last = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+            raise CliError(f"{' '.join(command[:2])} failed: {last}")
