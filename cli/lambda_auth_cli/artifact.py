@@ -25,9 +25,8 @@ from .console import CliError
 
 NATIVE = Path(__file__).resolve().parents[2] / ".aws-sam" / "native"  # where `make artifact` builds
 
-# The child: Lambda's path, the handler imported, one event answered. Its answer (or
-# Lambda's error object) goes to the file named by argv[5], as JSON; the functions' own
-# log lines go to stdout.
+# The child: Lambda's path, the handler imported, one event answered; its answer (or Lambda's error object) goes
+# as JSON to the file argv[5] names, the functions' own log lines to stdout.
 INVOKE_PROGRAM = """
 import importlib, json, sys
 function_dir, layer, handler, event, answer_file = sys.argv[1:6]
@@ -48,7 +47,6 @@ with open(answer_file, "w") as out:
     json.dump(answer, out)
 """
 
-# Isolated (-I: no PYTHON* variables, no user site), no site-packages (-S), no bytecode written (-B).
 ISOLATED = ("-I", "-S", "-B")
 
 
@@ -109,8 +107,7 @@ class Artifact:
     def invoke_command(
         self, logical_id: str, event: Mapping[str, Any], answer_file: Path, options: Sequence[str] = ()
     ) -> list[str]:
-        """The command that answers `event` with a cold start of the function `logical_id`; `options` go to the
-        interpreter (`-X importtime`, say)."""
+        """The command for a cold start of `logical_id` answering `event`; `options` (`-X importtime`) go to python."""
         function = self.functions[logical_id]
         code = [str(function.code_dir), str(self.layer), function.handler, json.dumps(event), str(answer_file)]
         return [str(self.python), *ISOLATED, *options, "-c", INVOKE_PROGRAM, *code, logical_id, str(function.memory_mb)]
@@ -123,7 +120,7 @@ class Artifact:
         """One cold start of `logical_id` answering `event`: the handler's answer, or Lambda's error object."""
         answer_file = workdir / f"answer-{secrets.token_hex(4)}.json"
         command = self.invoke_command(logical_id, event, answer_file)
-        subprocess.run(command, env=dict(env), stdout=subprocess.DEVNULL, check=True)  # noqa: S603 - DEVNULL: the functions' logs
+        subprocess.run(command, env=dict(env), stdout=subprocess.DEVNULL, check=True)  # noqa: S603 - the artifact's own interpreter; DEVNULL: the functions' logs
         try:
             return json.loads(answer_file.read_text())
         finally:

@@ -34,7 +34,7 @@ class DockerUnavailable(CliError):
 
 
 def docker(*arguments: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603, S607
+    return subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603, S607 - the docker CLI from PATH, fixed arguments
 
 
 def stop(process: subprocess.Popen[Any], seconds: float) -> None:
@@ -47,7 +47,6 @@ def stop(process: subprocess.Popen[Any], seconds: float) -> None:
 
 
 def answers() -> bool:
-    """Whether a Docker engine answers the docker CLI."""
     try:
         return docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):  # no docker CLI, or an engine that hangs

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TextIO
 
 from . import system_packages
 from .console import CliError, note
@@ -26,8 +25,7 @@ from .docker_engine import docker
 RECIPE_DIR = Path(__file__).resolve().parent / "invoke-image"
 RECIPE = (Path(__file__).resolve(), RECIPE_DIR / "bootstrap", RECIPE_DIR / "requirements.txt")
 REPOSITORY = "lambda-auth/python3.13"
-# Set on the image, and so on each image SAM CLI builds from it (for its layers), so that
-# those left behind by a rebuild can be found and pruned.
+# On the image, and so on each one SAM CLI builds from it (for the layers): those a rebuild leaves are pruned.
 LABEL = "org.lambda-auth.invoke-image"
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
@@ -93,16 +91,22 @@ def _build(architecture: str, tarball: Path, log_file: Path) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     note(f"building the invoke image: Debian {SUITE} with python3.13 and awslambdaric (about 30 s; log: {log_file})")
     with tempfile.TemporaryDirectory(prefix="lambda-auth-rootfs-") as work, log_file.open("w") as log:
+
+        def run(command: list[str]) -> None:
+            if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False).returncode != 0:  # noqa: S603
+                tail = log_file.read_text(errors="replace").strip().splitlines()[-5:]
+                raise CliError(f"{command[0]} failed (log: {log_file}): " + " | ".join(tail))
+
         rootfs = Path(work) / "rootfs"
         runtime = rootfs / "var/runtime"
         arch = f"--arch={DEBIAN_ARCHITECTURES[architecture]}"
-        _run(["debootstrap", "--variant=minbase", "--include=python3", arch, SUITE, str(rootfs), MIRROR], log)
+        run(["debootstrap", "--variant=minbase", "--include=python3", arch, SUITE, str(rootfs), MIRROR])
         if not (rootfs / "usr/bin/python3.13").is_file():
             raise CliError(f"Debian {SUITE}'s python is no longer 3.13: the invoke image needs another suite")
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--require-hashes", "--only-binary=:all:"]
         pip.append("--no-compile")  # python3.13 compiles them in the container; pip's python is another
         pip += ["--platform", WHEEL_PLATFORMS[architecture], "--python-version", "3.13", "--implementation", "cp"]
-        _run([*pip, "--target", str(runtime), "--requirement", str(RECIPE_DIR / "requirements.txt")], log)
+        run([*pip, "--target", str(runtime), "--requirement", str(RECIPE_DIR / "requirements.txt")])
         shutil.copy(RECIPE_DIR / "bootstrap", runtime / "bootstrap")
         (runtime / "bootstrap").chmod(0o755)
         (rootfs / "var/task").mkdir(exist_ok=True)
@@ -110,15 +114,8 @@ def _build(architecture: str, tarball: Path, log_file: Path) -> None:
         for path in TRIMMED:
             shutil.rmtree(rootfs / path, ignore_errors=True)
         partial = tarball.with_suffix(".partial")
-        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], log)
+        run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."])
         partial.replace(tarball)
     for stale in tarball.parent.glob(f"invoke-image-{architecture}-*.tar"):
         if stale != tarball:
             stale.unlink()
-
-
-def _run(command: list[str], log: TextIO) -> None:
-    done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)  # noqa: S603
-    if done.returncode != 0:
-        tail = Path(log.name).read_text(errors="replace").strip().splitlines()[-5:]
-        raise CliError(f"{command[0]} failed (log: {log.name}): " + " | ".join(tail))

@@ -1,12 +1,9 @@
 """`lambda-auth sam-local`: `sam local start-api` on Docker against the embedded moto (DynamoDB, Secrets Manager,
 SES), and `sam local start-lambda` for the functions one function invokes, on what `make artifact` built.
 
-The moto listens on the Docker bridge's address, where the containers reach this machine (never on every
-address); there `LambdaForwarder` guards start-lambda, which listens on loopback, and `OutboxCopy` copies the
-mail sent through the moto's SES into the run's outbox. The run's files (`RunFiles`) serve `sam local invoke`
-from another terminal too. The moto's key cannot travel in the env vars file (sam local overrides only variables
-the template declares, and Lambda reserves AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): SAM CLI hands the
-containers the credentials of its own environment instead.
+The moto listens on the Docker bridge's address, where the containers reach this machine (never on every address).
+Its key cannot travel in the env vars file (sam local overrides only variables the template declares, and Lambda
+reserves AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): SAM CLI hands the containers its own environment's instead.
 """
 
 from __future__ import annotations
@@ -23,9 +20,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager, suppress
 from pathlib import Path
-from typing import TextIO
 
 from lambda_auth import mail
 
@@ -39,7 +35,7 @@ SECRET_NAME = "lambda-auth-token-keys"  # noqa: S105 - a name, the keys are gene
 REGION = template.DEFAULT_REGION
 REGION_VARIABLES = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}  # the containers' region
 STOP_SECONDS = 60  # for sam local to stop and remove its containers
-START_LAMBDA_SECONDS = 60  # for sam local start-lambda to listen
+LISTEN_SECONDS = 60  # for sam local start-lambda to listen
 INVOKE_SECONDS = 120  # a RequestResponse invocation waits for its container's start (seconds) and its run
 MAIL_SENDER = "no-reply@example.com"  # the run's MailSenderAddress, verified in the moto's SES as SES requires
 
@@ -67,12 +63,12 @@ class RunFiles:
         variables: Mapping[str, str],
         options: Mapping[str, object],
         key: local_aws.LocalCredentials,
-        functions: Mapping[str, Mapping[str, str]],
+        functions: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         """The env vars file (`variables` for every function, `functions` for the functions they name),
         SAM CLI's config with `options` (but warm_containers for invoke), the key, and an empty outbox."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.env_vars.write_text(json.dumps({"Parameters": variables, **functions}, indent=2) + "\n")
+        self.env_vars.write_text(json.dumps({"Parameters": variables, **(functions or {})}, indent=2) + "\n")
         config = f"# Written by `{PROGRAM} sam-local` for the run now going; removed when it stops.\nversion = 0.1\n"
         for command in ("local_start_api", "local_start_lambda", "local_invoke"):
             config += f"\n[default.{command}.parameters]\n"
@@ -113,8 +109,7 @@ def _local_port(port: int) -> int:
 
 
 def _moto_ready(moto: local_aws.EmbeddedDynamoDB) -> dict[str, str]:
-    """The table, the keys' secret and the mail sender made on the moto as the template makes them; the functions'
-    variables."""
+    """The table, keys' secret and mail sender made on the moto as the template makes them; the functions' variables."""
     import boto3
 
     local_aws.use_endpoint(moto.endpoint_url, template.LOCAL_TABLE_NAME, moto.credentials)
@@ -155,9 +150,9 @@ class OutboxCopy:
 class LambdaForwarder:
     """Lambda's Invoke API for sam local's containers, passed on to `sam local start-lambda` as it answers.
 
-    start-lambda runs Event invocations too, but checks no signature, and a container cannot reach its loopback
-    address. So it listens on loopback, and this, on the bridge's address, passes it each request the moto would
-    answer: signed with the run's key, to a loopback Host or its own address, without an Origin.
+    start-lambda checks no signature, and a container cannot reach its loopback address. So it listens on loopback,
+    and this, on the bridge's address, passes it each request the moto would answer: signed with the run's key, to
+    a loopback Host or its own address, without an Origin.
     """
 
     PASSED_HEADERS = ("Content-Type", "X-Amz-Invocation-Type", "X-Amz-Log-Type", "X-Amz-Client-Context")
@@ -168,8 +163,7 @@ class LambdaForwarder:
         self._credentials = credentials
         self._address = address
 
-    def handles(self, path: str) -> bool:
-        return local_aws.LambdaInvokeApi.handles(path)
+    handles = staticmethod(local_aws.LambdaInvokeApi.handles)
 
     def handle(self, request: Request) -> Response:
         def refused(status: int, kind: str, message: str) -> Response:
@@ -183,15 +177,13 @@ class LambdaForwarder:
         if reason is not None:
             return refused(403, "User", reason)
         headers = {name: value for name in self.PASSED_HEADERS if (value := request.header(name)) is not None}
-        connection = http.client.HTTPConnection("127.0.0.1", self._port, timeout=INVOKE_SECONDS)
         try:
-            connection.request("POST", url, body=request.body, headers=headers)
-            answer = connection.getresponse()
-            body = answer.read()
+            with closing(http.client.HTTPConnection("127.0.0.1", self._port, timeout=INVOKE_SECONDS)) as connection:
+                connection.request("POST", url, body=request.body, headers=headers)
+                answer = connection.getresponse()
+                body = answer.read()
         except (OSError, http.client.HTTPException) as error:
             return refused(502, "Service", f"sam local start-lambda did not answer: {type(error).__name__}")
-        finally:
-            connection.close()
         kept = [(name, value) for name in self.ANSWER_HEADERS if (value := answer.getheader(name)) is not None]
         return Response(answer.status, kept, body)
 
@@ -223,29 +215,27 @@ def _running(command: list[str], environment: dict[str, str], port: int = 0) -> 
         errors="replace",
         start_new_session=True,
     )
-    relay = threading.Thread(target=_relay, args=(process.stdout,), daemon=True)
-    relay.start()
+
+    def relay() -> None:
+        for line in process.stdout or ():
+            print(without_query_strings(line), end="", flush=True)
+
+    relay_thread = threading.Thread(target=relay, daemon=True)
+    relay_thread.start()
     try:
-        deadline = time.monotonic() + START_LAMBDA_SECONDS
+        deadline = time.monotonic() + LISTEN_SECONDS
         while port:
             with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
             if process.poll() is not None:
                 raise CliError(f"sam local {command[2]} stopped with status {process.returncode}")
             if time.monotonic() > deadline:
-                raise CliError(
-                    f"sam local {command[2]} did not listen on 127.0.0.1:{port} within {START_LAMBDA_SECONDS} s"
-                )
+                raise CliError(f"sam local {command[2]} did not listen on 127.0.0.1:{port} within {LISTEN_SECONDS} s")
             time.sleep(0.2)
         yield process
     finally:
         docker_engine.stop(process, STOP_SECONDS)
-        relay.join(5)
-
-
-def _relay(stream: TextIO) -> None:
-    for line in stream:
-        print(without_query_strings(line), end="", flush=True)
+        relay_thread.join(5)
 
 
 def invoke_hint(files: RunFiles, function: str = "SignupFunction", event: str = "events/signup.json") -> str:
@@ -266,8 +256,7 @@ def command(args: argparse.Namespace) -> int:
     sam = sam_command()
     _local_port(args.port)
     files = RunFiles(args.state_dir.resolve())
-    # SAM CLI's own environment, taken before this process points its clients at the moto;
-    # without a profile or session token, so that the moto's key is the one it hands on.
+    # SAM CLI's environment, taken before the moto's is set here, without a profile or session token to outrank its key.
     environment = {
         name: value for name, value in os.environ.items() if name not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")
     }
@@ -293,9 +282,7 @@ def command(args: argparse.Namespace) -> int:
             "env_vars": str(files.env_vars),
             "parameter_overrides": f"Architecture={artifact.architecture} MailSenderAddress={MAIL_SENDER}",
             "container_host_interface": "127.0.0.1",  # the containers' ports, for SAM CLI alone
-            # sam local keeps one container per function once it has been called, as Lambda keeps an
-            # instance warm: a second request costs milliseconds, not a container's start.
-            "warm_containers": "LAZY",
+            "warm_containers": "LAZY",  # a function's container, once started, kept warm as Lambda keeps an instance
         }
         if image is not None:
             options.update(invoke_image=[image], skip_pull_image=True)

@@ -23,10 +23,8 @@ def install(packages: Sequence[str], why: str) -> None:
         raise CliError(f"{why} needs {', '.join(packages)}: install it (as root, with apt-get on Debian)")
     note(f"installing {', '.join(packages)} with apt-get ({why})")
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-    ):
+    install_command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    for command in (["apt-get", "update", "-qq"], install_command):
         done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
             last = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
