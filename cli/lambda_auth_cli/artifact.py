@@ -1,16 +1,11 @@
-"""The built artifact, run as Lambda runs it: for the artifact test and the bench.
+"""The built artifact (`make artifact`: `sam build` for this machine's architecture into .aws-sam/native, the
+deployed template and lock with wheels this machine loads), run as Lambda runs it, for the artifact test and bench.
 
-`make artifact` runs `sam build` for this machine's architecture into .aws-sam/native:
-the same template and lock as the deployed build, with wheels this machine can load. A
-function here runs in a fresh python3.13, the one that compiled the layer's bytecode,
-with Lambda's path and nothing else: its own folder, then the layer's python/ folder,
-then the standard library. `-I -S` keep out the environment's PYTHON* variables and every
-site-packages, so a dependency missing from the layer fails here as it would in Lambda;
-`-B` writes no bytecode, as Lambda's read-only filesystem writes none, so whatever the
-build did not compile is compiled again at every start.
-
-Lambda also sets a few variables of its own in the function's environment
-(`lambda_variables`), which libraries read to tell that they run in Lambda.
+A function runs in a fresh python3.13, the one that compiled the layer's bytecode, with Lambda's path alone: its
+folder, the layer's python/ folder, the standard library. `-I -S` keep out the PYTHON* variables and every
+site-packages, so a dependency missing from the layer fails here as in Lambda; `-B` writes no bytecode, as on
+Lambda's read-only filesystem (what the build did not compile, each start compiles). `lambda_variables` are those
+Lambda adds to the environment, which libraries read to tell that they run in Lambda.
 """
 
 from __future__ import annotations
@@ -22,15 +17,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
+from .console import CliError
+
 NATIVE = Path(__file__).resolve().parents[2] / ".aws-sam" / "native"  # where `make artifact` builds
 
-# The child: Lambda's path, the handler imported, one event answered. Its answer (or
-# Lambda's error object) goes to the file named by argv[5], as JSON; the functions' own
-# log lines go to stdout.
+# The child: Lambda's path, the handler imported, one event answered; its answer (or Lambda's error object) goes
+# as JSON to the file argv[5] names, the functions' own log lines to stdout.
 INVOKE_PROGRAM = """
 import importlib, json, sys
 function_dir, layer, handler, event, answer_file = sys.argv[1:6]
@@ -51,19 +47,15 @@ with open(answer_file, "w") as out:
     json.dump(answer, out)
 """
 
-# A program's start in a floor: the layer on the path, as a function has it.
-_LAYER_PATH = "import sys\nsys.path[:0] = [{layer!r}]\n"
+ISOLATED = ("-I", "-S", "-B")
 
 
-class ArtifactMissing(RuntimeError):
+class ArtifactMissing(CliError):
     """No build in .aws-sam/native: `make artifact` makes one."""
 
 
 @dataclass(frozen=True)
 class Function:
-    """One function of the build: its folder, handler, memory size and logical id."""
-
-    logical_id: str
     code_dir: Path
     handler: str
     memory_mb: int
@@ -89,8 +81,7 @@ class Artifact:
     @cached_property
     def template(self) -> dict[str, Any]:
         """The built template: plain YAML, intrinsic functions in their long form."""
-        document: dict[str, Any] = yaml.safe_load((self.build_dir / "template.yaml").read_text())
-        return document
+        return cast(dict[str, Any], yaml.safe_load((self.build_dir / "template.yaml").read_text()))
 
     @property
     def layer(self) -> Path:
@@ -104,54 +95,32 @@ class Artifact:
 
     @cached_property
     def functions(self) -> dict[str, Function]:
-        """Every function of the build, by logical id."""
         default_memory = self.template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
-        return {
-            name: Function(
-                name,
-                self.build_dir / resource["Properties"]["CodeUri"],
-                resource["Properties"]["Handler"],
-                int(resource["Properties"].get("MemorySize", default_memory)),
-            )
-            for name, resource in self.template["Resources"].items()
-            if resource["Type"] == "AWS::Serverless::Function"
-        }
+        functions: dict[str, Function] = {}
+        for name, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::Serverless::Function":
+                properties = resource["Properties"]
+                memory = int(properties.get("MemorySize", default_memory))
+                functions[name] = Function(self.build_dir / properties["CodeUri"], properties["Handler"], memory)
+        return functions
 
     def invoke_command(
         self, logical_id: str, event: Mapping[str, Any], answer_file: Path, options: Sequence[str] = ()
     ) -> list[str]:
-        """The command that answers `event` with a cold start of the function `logical_id`.
-
-        `options` go to the interpreter, `-X importtime` for example.
-        """
+        """The command for a cold start of `logical_id` answering `event`; `options` (`-X importtime`) go to python."""
         function = self.functions[logical_id]
-        return [
-            *self._interpreter(),
-            *options,
-            "-c",
-            INVOKE_PROGRAM,
-            str(function.code_dir),
-            str(self.layer),
-            function.handler,
-            json.dumps(event),
-            str(answer_file),
-            logical_id,
-            str(function.memory_mb),
-        ]
+        code = [str(function.code_dir), str(self.layer), function.handler, json.dumps(event), str(answer_file)]
+        return [str(self.python), *ISOLATED, *options, "-c", INVOKE_PROGRAM, *code, logical_id, str(function.memory_mb)]
 
     def program_command(self, program: str) -> list[str]:
         """The command that runs `program` with the layer on the path, as a function has it."""
-        return [*self._interpreter(), "-c", _LAYER_PATH.format(layer=str(self.layer)) + program]
+        return [str(self.python), *ISOLATED, "-c", f"import sys\nsys.path[:0] = [{str(self.layer)!r}]\n{program}"]
 
     def invoke(self, logical_id: str, event: Mapping[str, Any], env: Mapping[str, str], workdir: Path) -> Any:
         """One cold start of `logical_id` answering `event`: the handler's answer, or Lambda's error object."""
         answer_file = workdir / f"answer-{secrets.token_hex(4)}.json"
-        subprocess.run(  # noqa: S603 - the artifact's own interpreter and handlers
-            self.invoke_command(logical_id, event, answer_file),
-            env=dict(env),
-            stdout=subprocess.DEVNULL,  # the functions' log lines
-            check=True,
-        )
+        command = self.invoke_command(logical_id, event, answer_file)
+        subprocess.run(command, env=dict(env), stdout=subprocess.DEVNULL, check=True)  # noqa: S603 - the artifact's own interpreter; DEVNULL: the functions' logs
         try:
             return json.loads(answer_file.read_text())
         finally:
@@ -167,7 +136,3 @@ class Artifact:
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "_HANDLER": function.handler,
         }
-
-    def _interpreter(self) -> list[str]:
-        # Isolated (-I: no PYTHON* variables, no user site), no site-packages (-S), no bytecode written (-B).
-        return [str(self.python), "-I", "-S", "-B"]

@@ -1,16 +1,11 @@
 """The python3.13 image `sam local` invokes the functions in, built here where AWS's cannot be pulled.
 
-SAM CLI runs a zip function in its runtime's image from public.ecr.aws, to which it adds
-its own Runtime Interface Emulator and the function's layers; `--invoke-image` names
-another. This one is Debian trixie's minimal root filesystem (debootstrap; trixie's python
-is 3.13) with AWS's runtime interface client, awslambdaric, from PyPI, locked with hashes,
-behind /var/runtime/bootstrap as in Lambda's own images, loaded with `docker import`.
-
-Its recipe is this module, the bootstrap and the client's lock (in invoke-image/), and
-its tag carries their digest: a changed recipe builds a new image, an unchanged one is
-reused from Docker's images or, where Docker has lost them (a fresh engine in CI), from
-the root filesystem's tarball in the user's cache (`$XDG_CACHE_HOME/lambda-auth`, by
-default ~/.cache/lambda-auth), which every clone on the machine shares.
+Debian trixie's minimal root filesystem (debootstrap; trixie's python is 3.13) with AWS's runtime interface client
+(awslambdaric, from PyPI, locked with hashes) behind /var/runtime/bootstrap, as in Lambda's own images; SAM CLI adds
+its Runtime Interface Emulator and the function's layers. Its recipe is this module, the bootstrap and the lock (in
+invoke-image/), and its tag carries their digest: a changed recipe builds a new image, an unchanged one is reused
+from Docker's images or, where Docker lost them (a fresh engine in CI), from the tarball in the user's cache
+(`$XDG_CACHE_HOME/lambda-auth`, by default ~/.cache/lambda-auth), which every clone on the machine shares.
 """
 
 from __future__ import annotations
@@ -22,16 +17,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TextIO
 
 from . import system_packages
 from .console import CliError, note
+from .docker_engine import docker
 
 RECIPE_DIR = Path(__file__).resolve().parent / "invoke-image"
 RECIPE = (Path(__file__).resolve(), RECIPE_DIR / "bootstrap", RECIPE_DIR / "requirements.txt")
 REPOSITORY = "lambda-auth/python3.13"
-# Set on the image, and so on each image SAM CLI builds from it (for its layers), so that
-# those left behind by a rebuild can be found and pruned.
+# On the image, and so on each one SAM CLI builds from it (for the layers): those a rebuild leaves are pruned.
 LABEL = "org.lambda-auth.invoke-image"
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
@@ -53,14 +47,8 @@ TRIMMED = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man
 
 def name(architecture: str) -> str:
     """The image's name for `architecture` (x86_64 or arm64), as this recipe builds it."""
-    digest = hashlib.sha256()
-    for part in RECIPE:
-        digest.update(part.read_bytes())
+    digest = hashlib.sha256(b"".join(part.read_bytes() for part in RECIPE))
     return f"{REPOSITORY}:{architecture}-{digest.hexdigest()[:12]}"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-auth"
 
 
 def ensure(architecture: str, log_file: Path) -> str:
@@ -68,27 +56,27 @@ def ensure(architecture: str, log_file: Path) -> str:
     if architecture not in DEBIAN_ARCHITECTURES:
         raise CliError(f"no invoke image for architecture {architecture!r}")
     image = name(architecture)
-    if _docker("image", "inspect", image).returncode == 0:
+    if docker("image", "inspect", image).returncode == 0:
         return image
-    tarball = cache_dir() / f"invoke-image-{image.rpartition(':')[2]}.tar"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lambda-auth"
+    tarball = cache / f"invoke-image-{image.rpartition(':')[2]}.tar"
     if not tarball.is_file():
         _build(architecture, tarball, log_file)
     note(f"importing {tarball} into Docker as {image}")
     changes = [argument for setting in IMAGE_SETTINGS for argument in ("--change", setting)]
-    imported = _docker("import", *changes, str(tarball), image)
+    imported = docker("import", *changes, str(tarball), image)
     if imported.returncode != 0:
         raise CliError(f"docker import failed: {imported.stderr.strip()}")
-    _remove_older(image)
+    # This repository's images of the same architecture that an older recipe built go.
+    for other in docker("image", "ls", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}").stdout.split():
+        if other != image and other.rpartition(":")[2].startswith(f"{architecture}-"):
+            docker("image", "rm", other)
     return image
 
 
 def prune_derived() -> None:
     """Remove the untagged images SAM CLI left when it rebuilt its image of the layers on this one."""
-    _docker("image", "prune", "--force", "--filter", f"label={LABEL}")
-
-
-def _docker(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *arguments], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    docker("image", "prune", "--force", "--filter", f"label={LABEL}")
 
 
 def _build(architecture: str, tarball: Path, log_file: Path) -> None:
@@ -103,47 +91,22 @@ def _build(architecture: str, tarball: Path, log_file: Path) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     note(f"building the invoke image: Debian {SUITE} with python3.13 and awslambdaric (about 30 s; log: {log_file})")
     with tempfile.TemporaryDirectory(prefix="lambda-auth-rootfs-") as work, log_file.open("w") as log:
+
+        def run(command: list[str]) -> None:
+            if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False).returncode != 0:  # noqa: S603
+                tail = log_file.read_text(errors="replace").strip().splitlines()[-5:]
+                raise CliError(f"{command[0]} failed (log: {log_file}): " + " | ".join(tail))
+
         rootfs = Path(work) / "rootfs"
-        _run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=python3",
-                f"--arch={DEBIAN_ARCHITECTURES[architecture]}",
-                SUITE,
-                str(rootfs),
-                MIRROR,
-            ],
-            log,
-            log_file,
-        )
+        runtime = rootfs / "var/runtime"
+        arch = f"--arch={DEBIAN_ARCHITECTURES[architecture]}"
+        run(["debootstrap", "--variant=minbase", "--include=python3", arch, SUITE, str(rootfs), MIRROR])
         if not (rootfs / "usr/bin/python3.13").is_file():
             raise CliError(f"Debian {SUITE}'s python is no longer 3.13: the invoke image needs another suite")
-        runtime = rootfs / "var/runtime"
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "--no-compile",  # python3.13 compiles them in the container; pip's python is another
-                "--platform",
-                WHEEL_PLATFORMS[architecture],
-                "--python-version",
-                "3.13",
-                "--implementation",
-                "cp",
-                "--target",
-                str(runtime),
-                "--requirement",
-                str(RECIPE_DIR / "requirements.txt"),
-            ],
-            log,
-            log_file,
-        )
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--require-hashes", "--only-binary=:all:"]
+        pip.append("--no-compile")  # python3.13 compiles them in the container; pip's python is another
+        pip += ["--platform", WHEEL_PLATFORMS[architecture], "--python-version", "3.13", "--implementation", "cp"]
+        run([*pip, "--target", str(runtime), "--requirement", str(RECIPE_DIR / "requirements.txt")])
         shutil.copy(RECIPE_DIR / "bootstrap", runtime / "bootstrap")
         (runtime / "bootstrap").chmod(0o755)
         (rootfs / "var/task").mkdir(exist_ok=True)
@@ -151,24 +114,8 @@ def _build(architecture: str, tarball: Path, log_file: Path) -> None:
         for path in TRIMMED:
             shutil.rmtree(rootfs / path, ignore_errors=True)
         partial = tarball.with_suffix(".partial")
-        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], log, log_file)
+        run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."])
         partial.replace(tarball)
     for stale in tarball.parent.glob(f"invoke-image-{architecture}-*.tar"):
         if stale != tarball:
             stale.unlink()
-
-
-def _run(command: list[str], log: TextIO, log_file: Path) -> None:
-    done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)  # noqa: S603
-    if done.returncode != 0:
-        tail = log_file.read_text(errors="replace").strip().splitlines()[-5:]
-        raise CliError(f"{command[0]} failed (log: {log_file}): " + " | ".join(tail))
-
-
-def _remove_older(image: str) -> None:
-    """Remove this repository's images of the same architecture that an older recipe built."""
-    architecture = image.rpartition(":")[2].rpartition("-")[0]
-    listed = _docker("image", "ls", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}")
-    for other in listed.stdout.split():
-        if other != image and other.rpartition(":")[2].startswith(f"{architecture}-"):
-            _docker("image", "rm", other)

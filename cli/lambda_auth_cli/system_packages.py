@@ -1,7 +1,5 @@
 """Debian packages the local tooling installs where they are missing: as root, with apt-get, as CI runs.
-
-`make sam-local` and `make sam-local-test` need Docker and, to build the invoke image,
-debootstrap; like every other target, they set up what they need.
+`make sam-local` and `make sam-local-test` set up what they need (Docker, debootstrap) like every other target.
 """
 
 from __future__ import annotations
@@ -25,11 +23,9 @@ def install(packages: Sequence[str], why: str) -> None:
         raise CliError(f"{why} needs {', '.join(packages)}: install it (as root, with apt-get on Debian)")
     note(f"installing {', '.join(packages)} with apt-get ({why})")
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-    ):
+    install_command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    for command in (["apt-get", "update", "-qq"], install_command):
         done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
-            lines = [line for line in (done.stderr or done.stdout).strip().splitlines() if line.strip()]
-            raise CliError(f"{' '.join(command[:2])} failed: {lines[-1] if lines else 'no output'}")
+            last = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+            raise CliError(f"{' '.join(command[:2])} failed: {last}")
