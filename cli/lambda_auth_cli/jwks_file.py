@@ -33,16 +33,11 @@ class JwksFile:
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", self.path.expanduser().absolute())
 
-    @property
-    def description(self) -> str:
-        return str(self.path)
-
     def ensure(self) -> bool:
         """Create the file with one fresh key when it is missing, and check it either way; whether it was created."""
         created = not self.path.exists()
         if created:
             try:
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self.write({"keys": [new_key()]})
             except OSError as error:
                 raise CliError(f"cannot create the key file {self.path}: {error.strerror}") from None
