@@ -1,12 +1,10 @@
-"""`lambda-auth users` and `lambda-auth token`: list users, and issue a token for one, from a table of users.
+"""`lambda-auth users` and `lambda-auth token`: the users of a table, and a token for one, issued
+as login issues one, in a session of its own.
 
-`directory` finds that table, tried in this order (`sessions` and `logout` use it too):
-- a deployed stack (`--stack NAME`): its table and key secret, from its outputs `UsersTableName`
-  and `TokenKeysSecretArn`;
-- the running local server: while it runs it records its DynamoDB endpoint, table and key file
-  in `.local/server.json` (beside its key file), and the commands read that table as the functions do;
-- the DynamoDB endpoint in AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local), with the local key file.
-A token is issued as login issues one, in a session of its own.
+`directory` finds the table (for `sessions` and `logout` too), trying in order: a deployed stack
+(`--stack NAME`: its outputs `UsersTableName` and `TokenKeysSecretArn`); the running local server,
+which records its DynamoDB endpoint, table and key file in `server.json` beside its key file while
+it runs; the DynamoDB endpoint in AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local), with the local key file.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from lambda_auth.validation import normalize_email
 from . import local_aws, template
 from .console import CliError, command_errors, note, say, utc
 from .jwks_file import JwksFile
+from .key_rotation import KeySecret
 from .stacks import Stack
 
 UserRef = int | str  # a user's id, or their email
@@ -49,7 +48,6 @@ class UserDirectory:
     session_check_seconds: int = 0
 
     def find(self, who: UserRef) -> users.User:
-        """The user with this id or email; `UserNotFound` if there is none."""
         user = users.get_user(who) if isinstance(who, int) else users.find_user_by_email(normalize_email(who))
         if user is None:
             what = who if isinstance(who, int) else f"with email {who}"
@@ -57,11 +55,8 @@ class UserDirectory:
         return user
 
     def issue(self, who: UserRef, ttl_seconds: int | None, extras: dict[str, Any]) -> tuple[str, users.User, int]:
-        """A token for the user, the user, and when it expires (epoch seconds).
-
-        No token outlives the directory's lifetime (TokenTtlSeconds), so that `keys prune`,
-        which waits for it, never removes a key that still has live tokens.
-        """
+        """A token for the user, the user, and its expiry (epoch seconds). No token outlives the lifetime
+        (TokenTtlSeconds): `keys prune` waits that long, and must never remove a key with live tokens."""
         ttl = ttl_seconds if ttl_seconds is not None else self.default_ttl_seconds
         if not 1 <= ttl <= self.default_ttl_seconds:
             raise ValueError(
@@ -93,17 +88,14 @@ class ServerRecord:
     secret_access_key: str | None = field(default=None, repr=False)
 
     def write(self) -> None:
-        """Record this server, atomically, readable by its owner only."""
         path = _record_path(Path(self.key_file))
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{self.pid}")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        with open(temporary, "w", encoding="utf-8", opener=lambda name, flags: os.open(name, flags, 0o600)) as stream:
             stream.write(json.dumps(asdict(self)) + "\n")
         os.replace(temporary, path)
 
-    def remove(self) -> None:
-        """Remove the record if it is still this server's."""
+    def remove(self) -> None:  # if the record is still this server's
         if _running(Path(self.key_file)) == self:
             _record_path(Path(self.key_file)).unlink(missing_ok=True)
 
@@ -113,7 +105,6 @@ def _record_path(key_file: Path) -> Path:
 
 
 def _running(key_file: Path) -> ServerRecord | None:
-    """The record of the running server that uses `key_file`, or None (no record, or its process is gone)."""
     try:
         record = ServerRecord(**json.loads(_record_path(key_file).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
@@ -130,17 +121,13 @@ def _running(key_file: Path) -> ServerRecord | None:
 
 
 def directory(stack_name: str | None, key_file: Path) -> UserDirectory:
-    """Where the admin commands look: a stack, else the running local server, else a DynamoDB endpoint."""
     default_ttl = int(template.parameter("TokenTtlSeconds").default)
     if stack_name:
         stack = Stack.describe(stack_name)
         table_name, secret_arn = stack.output("UsersTableName"), stack.output("TokenKeysSecretArn")
         local_aws.apply({"AUTH_TABLE_NAME": table_name})
 
-        def read_secret() -> KeySet:
-            # Read only when a token is issued: listing users needs no access to the secret.
-            from .key_rotation import KeySecret
-
+        def read_secret() -> KeySet:  # only when a token is issued: listing users needs no access to the secret
             return parse_key_set(json.dumps(KeySecret(secret_arn).read()[0]))
 
         ttl = int(stack.parameters.get("TokenTtlSeconds", default_ttl))
@@ -152,8 +139,7 @@ def directory(stack_name: str | None, key_file: Path) -> UserDirectory:
         if record.access_key_id is not None and record.secret_access_key is not None:
             credentials = local_aws.LocalCredentials(record.access_key_id, record.secret_access_key)
         local_aws.use_endpoint(record.dynamodb_endpoint, record.table_name, credentials)
-        keys = JwksFile(Path(record.key_file))
-        return UserDirectory(keys.key_set, default_ttl, f"the local server at {record.url}")
+        return UserDirectory(JwksFile(Path(record.key_file)).key_set, default_ttl, f"the local server at {record.url}")
     endpoint = os.environ.get(local_aws.ENDPOINT_VARIABLE, "").strip()
     if endpoint:
         local_aws.use_endpoint(endpoint)
@@ -179,13 +165,11 @@ def users_command(args: argparse.Namespace) -> int:
         if args.json:
             say(json.dumps([asdict(user) for user in found], indent=2, ensure_ascii=False))
         elif found:
-            widths = [
-                max(len(name), *(len(str(getattr(user, name))) for user in found)) for name in ("id", "email", "name")
-            ]
-            say(f"{'id':>{widths[0]}}  {'email':<{widths[1]}}  {'name':<{widths[2]}}  created (UTC)")
-            for user in found:
-                created = utc(user.created_at / 1000)
-                say(f"{user.id:>{widths[0]}}  {user.email:<{widths[1]}}  {user.name:<{widths[2]}}  {created}")
+            rows = [("id", "email", "name", "created (UTC)")]
+            rows += [(str(user.id), user.email, user.name, utc(user.created_at / 1000)) for user in found]
+            widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+            for user_id, email, name, created in rows:
+                say(f"{user_id:>{widths[0]}}  {email:<{widths[1]}}  {name:<{widths[2]}}  {created}")
         matching = f" whose email contains {args.search!r}" if args.search else ""
         summary = f"{len(found)} user{'' if len(found) == 1 else 's'}{matching} in {where.description}"
         if len(found) == args.limit:

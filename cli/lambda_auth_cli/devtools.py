@@ -75,16 +75,14 @@ def _file(name: str, body: bytes, *headers: tuple[str, str]) -> Response:
     return Response(200, every_header, body)
 
 
-def _json(status: int, document: Any) -> Response:
-    headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), *_COMMON_HEADERS]
-    return Response(status, headers, json.dumps(document, ensure_ascii=False).encode())
+def _json(status: int, document: Any, *headers: tuple[str, str]) -> Response:
+    every_header = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), *_COMMON_HEADERS, *headers]
+    return Response(status, every_header, json.dumps(document, ensure_ascii=False).encode())
 
 
 def _error(status: int, code: str, message: str, *headers: tuple[str, str]) -> Response:
     """An error in the API's shape, so that one client reads both."""
-    response = _json(status, {"code": code, "message": message})
-    response.headers.extend(headers)
-    return response
+    return _json(status, {"code": code, "message": message}, *headers)
 
 
 @dataclass
@@ -146,21 +144,19 @@ class DevTools:
         origin = f"http://{host}" if host else self.bound_url
         # Only this server: the page may call nothing else (its Content-Security-Policy), and
         # the picker's tokens are valid here only.
-        document["servers"] = [
-            {"url": f"{origin}{self.api_base_path}", "description": "this local server (lambda-auth serve)"}
-        ]
+        server = {"url": f"{origin}{self.api_base_path}", "description": "this local server (lambda-auth serve)"}
+        document["servers"] = [server]
         return _json(200, document)
 
     def _local(self, request: Request) -> Response:
         name = request.path.removeprefix(LOCAL_PREFIX)
-        if name == "token" and request.method != "POST":
-            return _error(405, "ERROR_CODE_NOT_FOUND", "use POST", ("Allow", "POST"))
+        methods = {"users": ("GET", "HEAD"), "outbox": ("GET", "HEAD"), "token": ("POST",)}.get(name)
+        if methods is None:
+            return _error(404, "ERROR_CODE_NOT_FOUND", "no such route")
+        if request.method not in methods:
+            return _error(405, "ERROR_CODE_NOT_FOUND", f"use {methods[0]}", ("Allow", ", ".join(methods)))
         if name == "token":
             return self._token(request)
-        if name not in ("users", "outbox"):
-            return _error(404, "ERROR_CODE_NOT_FOUND", "no such route")
-        if request.method not in ("GET", "HEAD"):
-            return _error(405, "ERROR_CODE_NOT_FOUND", "use GET", ("Allow", "GET, HEAD"))
         parameters = parse_qs(request.query)
         try:
             limit = int(parameters.get("limit", [str(DEFAULT_LIMIT)])[-1])
@@ -176,8 +172,7 @@ class DevTools:
         return _json(200, {"messages": messages[:limit], "total": len(messages), "limit": limit})
 
     def _token(self, request: Request) -> Response:
-        content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
+        if (request.header("Content-Type") or "").split(";")[0].strip().lower() != "application/json":
             return _error(415, "ERROR_CODE_INPUT_ERROR", "send the body as application/json")
         if len(request.body) > MAX_BODY_BYTES:
             return _error(413, "ERROR_CODE_INPUT_ERROR", "the body is too large")

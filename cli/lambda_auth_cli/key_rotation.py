@@ -16,7 +16,6 @@ import argparse
 import itertools
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from lambda_auth.keys import as_key_set, new_key, parse_key_set
@@ -33,19 +32,16 @@ CLOCK_SKEW_SECONDS = 60
 ACTIVATION_SECONDS = DEFAULT_KEYS_CACHE_SECONDS + CLOCK_SKEW_SECONDS
 
 
-@dataclass
 class KeySecret:
     """The stack's Secrets Manager secret. A write is a new version, made current only if the
     version read is still the current one (Secrets Manager's stages, moved in one call)."""
 
-    secret_id: str
-    client: Any = None
-
-    def __post_init__(self) -> None:
-        if self.client is None:
+    def __init__(self, secret_id: str, client: Any = None) -> None:
+        if client is None:
             import boto3
 
-            self.client = boto3.client("secretsmanager")
+            client = boto3.client("secretsmanager")
+        self.secret_id, self.client = secret_id, client
 
     def read(self) -> tuple[dict[str, Any], str]:
         value = self.client.get_secret_value(SecretId=self.secret_id, VersionStage="AWSCURRENT")
@@ -79,27 +75,22 @@ def rotate(document: dict[str, Any], now: float | None = None) -> tuple[dict[str
 
 
 def prunable(document: dict[str, Any], max_token_lifetime: int, now: float | None = None) -> list[str]:
-    """The kids of keys all of whose tokens have expired: retired longer ago than the longest token lives.
-
-    A key retired when its successor began to issue; a successor added before keys had
-    `issues_from` issued at once. A key whose successor has neither time (a set written by hand) is kept.
-    """
+    """The kids of keys all of whose tokens have expired: retired (when their successor began to issue)
+    longer ago than the longest token lives. A key whose successor has neither time (a set written by hand) is kept."""
     current_time = time.time() if now is None else now
     expired = []
     for key, successor in itertools.pairwise(document["keys"]):
         retired_at, created = successor.get("issues_from"), successor.get("created_at")
-        if not isinstance(retired_at, int | float):
+        if not isinstance(retired_at, int | float):  # a successor added before keys had issues_from issued at once
             retired_at = created + DEFAULT_KEYS_CACHE_SECONDS if isinstance(created, int | float) else None
         if retired_at is not None and current_time - retired_at > max_token_lifetime + CLOCK_SKEW_SECONDS:
             expired.append(str(key.get("kid")))
     return expired
 
 
-def prune(
-    document: dict[str, Any], max_token_lifetime: int, now: float | None = None
-) -> tuple[dict[str, Any], list[str]]:
+def prune(document: dict[str, Any], token_lifetime: int, now: float | None = None) -> tuple[dict[str, Any], list[str]]:
     """Remove the prunable keys; the last key always stays."""
-    removed = prunable(document, max_token_lifetime, now)
+    removed = prunable(document, token_lifetime, now)
     kept = [key for key in document["keys"] if str(key.get("kid")) not in removed]
     return {"keys": kept}, removed
 

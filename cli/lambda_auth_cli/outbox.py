@@ -1,10 +1,9 @@
 """The local outbox, read: the mail the functions sent while `lambda-auth serve` ran, for
 `lambda-auth outbox` and Run & Debug's Mail panel (`/_local/outbox`).
 
-Locally the layer's `mail.send` appends each message to `outbox.jsonl` beside the key
-file, one JSON line `{"to", "subject", "text", "sent_at"}` (`sent_at` in UTC to the second),
-under an exclusive lock; `serve` empties it when it starts. The messages hold password-reset
-codes: showing them is what the outbox is for, locally; nothing here logs one.
+Locally the layer's `mail.send` appends each message to `outbox.jsonl` beside the key file, one
+JSON line `{"to", "subject", "text", "sent_at"}`, under an exclusive lock. The messages hold
+password-reset codes: showing them is what the outbox is for, locally; nothing here logs one.
 """
 
 from __future__ import annotations
@@ -32,11 +31,8 @@ def _mail(line: str) -> dict[str, str] | None:
 
 
 def read(path: Path) -> tuple[list[dict[str, str]], int] | None:
-    """The outbox's messages, newest first (the file's order, reversed: `sent_at` has only seconds), and
-    how many lines are not a message; None when there is no outbox yet.
-
-    The read takes a shared lock, so a message being written is read whole or not at all.
-    """
+    """The outbox's messages, newest first (the file's order, reversed: `sent_at` has only seconds), and how
+    many lines are not a message; None when there is no outbox yet. A shared lock: a message is read whole."""
     try:
         with open(path, encoding="utf-8") as stream:
             fcntl.flock(stream, fcntl.LOCK_SH)

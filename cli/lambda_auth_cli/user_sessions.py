@@ -1,10 +1,7 @@
-"""`lambda-auth sessions` and `lambda-auth logout`: one user's sign-in sessions, listed and ended,
-in the table `lambda-auth users` would read.
-
-Every token belongs to a session. Only live sessions are shown and ended: once a session's
-latest token has expired it is over, whatever the table still says (the store forgets it at
-the user's next sign-in). Session ids are shown: an id is no credential, a token is.
-"""
+"""`lambda-auth sessions` and `lambda-auth logout`: one user's sign-in sessions, listed and ended, in the
+table `lambda-auth users` reads. Only live sessions count: once a session's latest token has expired it is
+over, whatever the table still says (the store forgets it at the user's next sign-in). Session ids are
+shown: an id is no credential, a token is."""
 
 from __future__ import annotations
 
@@ -20,15 +17,12 @@ from .console import CliError, command_errors, note, say, utc
 
 
 def live_sessions(user: users.User) -> tuple[list[sessions.Session], int]:
-    """The user's live sessions, newest first, and how many recorded ones have expired.
-
-    Times are whole seconds: sessions begun in the same second come in the order of their
-    ids, so that every listing, and `logout`, agree on which is the newest.
-    """
+    """The user's live sessions, newest first, and how many recorded ones have expired. Sessions begun in
+    the same second (times are whole seconds) come in the order of their ids: every listing, and `logout`,
+    agree on which is the newest."""
     now = time.time()
     recorded = sessions.of(user.id)
-    live = [session for session in recorded if session.expires_at > now]
-    live.sort(key=lambda session: (session.created_at, session.id), reverse=True)
+    live = sorted((s for s in recorded if s.expires_at > now), key=lambda s: (s.created_at, s.id), reverse=True)
     return live, len(recorded) - len(live)
 
 
@@ -50,10 +44,8 @@ def sessions_command(args: argparse.Namespace) -> int:
         elif live:
             _table(live)
         summary = f"{len(live)} live session{'' if len(live) == 1 else 's'} of user {user.id} ({user.email})"
-        summary += f" in {where.description}"
-        if expired:
-            summary += f"; {expired} expired, not shown"
-        note(summary)
+        left_out = f"; {expired} expired, not shown" if expired else ""
+        note(f"{summary} in {where.description}{left_out}")
     return 0
 
 
