@@ -53,6 +53,10 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none';"
     " frame-ancestors 'none'"
 )
+OFF_MESSAGE = (
+    "Run & Debug is off: the server listens on a non-loopback address, and these pages hand out "
+    "tokens for any user (serve --allow-remote-debug turns them on there)"
+)
 _COMMON_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
 
 
@@ -104,12 +108,7 @@ class DevTools:
     def handle(self, request: Request) -> Response:
         """Answer one request to these routes."""
         if not self.enabled:
-            return _error(
-                403,
-                "ERROR_CODE_ACCESS_DENIED",
-                "Run & Debug is off: the server listens on a non-loopback address, and these pages hand out "
-                "tokens for any user (serve --allow-remote-debug turns them on there)",
-            )
+            return _error(403, "ERROR_CODE_ACCESS_DENIED", OFF_MESSAGE)
         host = request.header("Host") or ""
         if self.loopback_only and not is_loopback(urlsplit(f"//{host}").hostname or ""):
             return _error(403, "ERROR_CODE_ACCESS_DENIED", "Run & Debug answers only to a loopback Host")
