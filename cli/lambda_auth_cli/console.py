@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 PROGRAM = "lambda-auth"
@@ -19,6 +22,24 @@ class CliError(Exception):
 
 class Stop(Exception):
     """SIGTERM, handled like Ctrl-C."""
+
+
+@contextmanager
+def command_errors(command: str, bad_values: bool = True) -> Iterator[None]:
+    """A command's failures as one CliError: status 1, or 2 for a ValueError if `bad_values` (a bad value given)."""
+    try:
+        yield
+    except CliError:
+        raise
+    except Exception as error:  # AWS, network, file and key errors alike: one line, no traceback
+        if bad_values and isinstance(error, ValueError):
+            raise CliError(f"{command}: {error}", exit_code=2) from None
+        raise CliError(f"{command}: {type(error).__name__}: {error}") from None
+
+
+def utc(epoch_seconds: float) -> str:
+    """A time for people: `2026-11-28 22:35:01`, in UTC."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_seconds))
 
 
 def say(text: str = "", stream: TextIO | None = None) -> None:

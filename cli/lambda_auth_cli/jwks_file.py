@@ -1,8 +1,6 @@
 """The local JWK Set file of token keys (`.local/jwks.json` by default): created, read and written here only.
 
-The functions read it through the layer (AUTH_JWKS_FILE); everything local that creates,
-rotates or issues with it goes through `JwksFile`. It is written atomically, readable by
-its owner only, and never with a set the functions could not load.
+The functions read it through the layer (AUTH_JWKS_FILE); everything local goes through `JwksFile`.
 """
 
 from __future__ import annotations
@@ -33,16 +31,11 @@ class JwksFile:
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", self.path.expanduser().absolute())
 
-    @property
-    def description(self) -> str:
-        return str(self.path)
-
     def ensure(self) -> bool:
         """Create the file with one fresh key when it is missing, and check it either way; whether it was created."""
         created = not self.path.exists()
         if created:
             try:
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self.write({"keys": [new_key()]})
             except OSError as error:
                 raise CliError(f"cannot create the key file {self.path}: {error.strerror}") from None
@@ -78,11 +71,10 @@ class JwksFile:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if version is not None and self.read()[1] != version:
                 raise CliError(f"{self.path} changed since it was read (another rotation?); run it again")
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".jwks-")
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".jwks-")  # mode 0600
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as stream:
                     json.dump(document, stream, indent=2)
-                os.chmod(temporary, 0o600)
                 os.replace(temporary, self.path)
             except BaseException:
                 os.unlink(temporary)

@@ -20,11 +20,9 @@ class Stack:
 
             client = boto3.client("cloudformation")
         stack = client.describe_stacks(StackName=name)["Stacks"][0]
-        return cls(
-            name=name,
-            outputs={item["OutputKey"]: str(item["OutputValue"]) for item in stack.get("Outputs", [])},
-            parameters={item["ParameterKey"]: str(item["ParameterValue"]) for item in stack.get("Parameters", [])},
-        )
+        outputs = {item["OutputKey"]: str(item["OutputValue"]) for item in stack.get("Outputs", [])}
+        parameters = {item["ParameterKey"]: str(item["ParameterValue"]) for item in stack.get("Parameters", [])}
+        return cls(name, outputs, parameters)
 
     def output(self, key: str) -> str:
         """One output, e.g. TokenKeysSecretArn; LookupError naming it when the stack has none."""

@@ -1,12 +1,7 @@
-"""`lambda-auth sessions` and `lambda-auth logout`: one user's sign-in sessions, listed and ended,
-in the table `lambda-auth users` would read (the running local server's, a DynamoDB
-endpoint's, or with --stack a deployed stack's).
-
-Every token belongs to a session (`lambda_auth.store.sessions`). Only live sessions are
-shown and ended: once a session's latest token has expired it is over, whatever the table
-still says (the store forgets it at the user's next sign-in), so `sessions` leaves it out
-and says how many it left out. Session ids are shown: an id is no credential, a token is.
-"""
+"""`lambda-auth sessions` and `lambda-auth logout`: one user's sign-in sessions, listed and ended, in the
+table `lambda-auth users` reads. Only live sessions count: once a session's latest token has expired it is
+over, whatever the table still says (the store forgets it at the user's next sign-in). Session ids are
+shown: an id is no credential, a token is."""
 
 from __future__ import annotations
 
@@ -17,107 +12,63 @@ from dataclasses import asdict
 
 from lambda_auth.store import sessions, users
 
-from .admin import UserDirectory, UserRef, command_errors, directory, utc
-from .console import CliError, note, say
-
-Session = sessions.Session
+from .admin import directory
+from .console import CliError, command_errors, note, say, utc
 
 
-def live_sessions(user: users.User) -> tuple[list[Session], int]:
-    """The user's live sessions, newest first, and how many recorded ones have expired.
-
-    Times are whole seconds: sessions begun in the same second come in the order of their
-    ids, so that every listing, and `logout`, agree on which is the newest.
-    """
+def live_sessions(user: users.User) -> tuple[list[sessions.Session], int]:
+    """The user's live sessions, newest first, and how many recorded ones have expired. Sessions begun in
+    the same second (times are whole seconds) come in the order of their ids: every listing, and `logout`,
+    agree on which is the newest."""
     now = time.time()
     recorded = sessions.of(user.id)
-    live = [session for session in recorded if session.expires_at > now]
-    live.sort(key=lambda session: (session.created_at, session.id), reverse=True)
+    live = sorted((s for s in recorded if s.expires_at > now), key=lambda s: (s.created_at, s.id), reverse=True)
     return live, len(recorded) - len(live)
 
 
-def end_newest(user: users.User) -> list[Session]:
-    """End the user's newest live session: the list of the one ended, empty if none was live.
-
-    A session another logout ends meanwhile is skipped for the next newest.
-    """
-    for session in live_sessions(user)[0]:
-        if sessions.end(user.id, session.id):
-            return [session]
-    return []
-
-
-def end_all(user: users.User) -> list[Session]:
-    """End every session of the user (one begun while this runs too): the live ones it ended."""
-    live, _ = live_sessions(user)
-    if live:
-        sessions.end_all(user.id)
-    return live
-
-
-def _who(args: argparse.Namespace) -> UserRef:
-    who: UserRef = args.id if args.id is not None else args.email
-    return who
-
-
-def _whose(user: users.User) -> str:
-    return f"user {user.id} ({user.email})"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _table(found: list[Session]) -> None:
+def _table(found: list[sessions.Session]) -> None:
     width = max(len("id"), *(len(session.id) for session in found))
     say(f"{'id':<{width}}  {'created (UTC)':<19}  expires (UTC)")
     for session in found:
         say(f"{session.id:<{width}}  {utc(session.created_at)}  {utc(session.expires_at)}")
 
 
-def _refused_when(where: UserDirectory) -> str:
-    seconds = where.session_check_seconds
-    if seconds <= 0:
-        return "from now on"
-    return f"by every authorizer within {seconds} s (the stack's SessionCheckSeconds)"
-
-
 def sessions_command(args: argparse.Namespace) -> int:
     """List one user's live sessions, newest first: a table, or a JSON array with --json."""
-
-    def run() -> int:
+    with command_errors("sessions"):
         where = directory(args.stack, args.jwks)
-        user = where.find(_who(args))
+        user = where.find(args.id if args.id is not None else args.email)
         live, expired = live_sessions(user)
         if args.json:
             say(json.dumps([asdict(session) for session in live], indent=2))
         elif live:
             _table(live)
-        summary = f"{_plural(len(live), 'live session')} of {_whose(user)} in {where.description}"
-        if expired:
-            summary += f"; {expired} expired, not shown"
-        note(summary)
-        return 0
-
-    return command_errors("sessions", run)
+        summary = f"{len(live)} live session{'' if len(live) == 1 else 's'} of user {user.id} ({user.email})"
+        left_out = f"; {expired} expired, not shown" if expired else ""
+        note(f"{summary} in {where.description}{left_out}")
+    return 0
 
 
 def logout_command(args: argparse.Namespace) -> int:
     """End the user's newest live session, or all of them with --all; print the sessions ended."""
-
-    def run() -> int:
+    with command_errors("logout"):
         where = directory(args.stack, args.jwks)
-        user = where.find(_who(args))
-        ended = end_all(user) if args.all else end_newest(user)
+        user = where.find(args.id if args.id is not None else args.email)
+        live = live_sessions(user)[0]
+        if args.all and live:
+            sessions.end_all(user.id)  # a session begun while this runs too
+        # Else the newest: one that another logout ends meanwhile is skipped for the next newest.
+        ended = live if args.all else next(([session] for session in live if sessions.end(user.id, session.id)), [])
+        whose = f"user {user.id} ({user.email})"
         if not ended:
-            raise CliError(f"{_whose(user)} has no live sessions in {where.description}")
+            raise CliError(f"{whose} has no live sessions in {where.description}")
         _table(ended)
+        refused = "from now on"
+        if where.session_check_seconds > 0:
+            refused = f"by every authorizer within {where.session_check_seconds} s (the stack's SessionCheckSeconds)"
         if args.all:
-            done = f"ended all sessions of {_whose(user)} in {where.description} ({len(ended)} live)"
-            note(f"{done}: their tokens are refused {_refused_when(where)}")
+            done = f"ended all sessions of {whose} in {where.description} ({len(ended)} live): their tokens"
         else:
-            done = f"ended the newest session of {_whose(user)} in {where.description}"
-            note(f"{done}: its tokens are refused {_refused_when(where)}")
-        return 0
-
-    return command_errors("logout", run)
+            done = f"ended the newest session of {whose} in {where.description}: its tokens"
+        note(f"{done} are refused {refused}")
+    return 0
