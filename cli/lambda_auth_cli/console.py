@@ -20,8 +20,8 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
-class Stop(Exception):
-    """SIGTERM, handled like Ctrl-C."""
+class Stop(BaseException):
+    """SIGTERM, handled like Ctrl-C: like KeyboardInterrupt, no `except Exception` takes it for a failure."""
 
 
 @contextmanager
