@@ -94,16 +94,10 @@ class LocalServer:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        client = scope.get("client") or ("127.0.0.1", 0)
+        path, query = (scope[key].decode("latin-1") for key in ("raw_path", "query_string"))
+        client = (scope.get("client") or ("127.0.0.1", 0))[0]
         request = Request(
-            method=scope["method"],
-            path=scope["raw_path"].decode("latin-1"),
-            query=scope["query_string"].decode("latin-1"),
-            headers=headers,
-            body=body,
-            source_ip=client[0],
-            server_port=self.port,
-            protocol=f"HTTP/{scope['http_version']}",
+            scope["method"], path, query, headers, body, client, self.port, f"HTTP/{scope['http_version']}"
         )
         if max(declared, len(body)) > MAX_PAYLOAD_BYTES:
             response = self.gateway.gateway_response(REQUEST_TOO_LARGE, "-")
@@ -114,7 +108,5 @@ class LocalServer:
         encoded.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": encoded})
         await send({"type": "http.response.body", "body": response.body})
-        elapsed = (time.monotonic() - started) * 1000
-        self.access_log(
-            f"{time.strftime('%H:%M:%S')} {request.method} {request.path} {response.status} {elapsed:.0f}ms"
-        )
+        elapsed = f"{(time.monotonic() - started) * 1000:.0f}ms"
+        self.access_log(f"{time.strftime('%H:%M:%S')} {request.method} {request.path} {response.status} {elapsed}")
