@@ -20,12 +20,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from . import policies, template
-from .lambda_runtime import FunctionError
-from .template import LOCAL_ACCOUNT_ID, LOCAL_API_ID
+from .lambda_runtime import FunctionError, LocalFunction
+from .template import DEFAULT_REGION, LOCAL_ACCOUNT_ID, LOCAL_API_ID
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ _DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
     "AUTHORIZER_FAILURE": (500, None, "AuthorizerFailureException"),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, None, "AuthorizerConfigurationException"),
     REQUEST_TOO_LARGE: (413, "Request Too Long", "RequestTooLongException"),
-    "BAD_REQUEST_BODY": (400, "Malformed HTTP request", "BadRequestException"),  # a request too malformed to route
+    "BAD_REQUEST_BODY": (400, "Malformed HTTP request", "BadRequestException"),
     BAD_GATEWAY: (502, "Internal server error", None),
 }
 _DEFAULT_RESPONSE = template.FixedResponse(None, {}, {"application/json": '{"message":$context.error.messageString}'})
@@ -52,10 +52,6 @@ _UNAUTHENTICATED_IDENTITY = (
     "cognitoIdentityPoolId accountId cognitoIdentityId caller principalOrgId accessKey"
     " cognitoAuthenticationType cognitoAuthenticationProvider userArn user"
 )
-
-
-class Invokable(Protocol):
-    def invoke(self, event: Any, request_id: str | None = None) -> Any: ...  # FunctionError if it raised
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,6 @@ class Request:
     protocol: str = "HTTP/1.1"
 
     def header(self, name: str) -> str | None:
-        """The last value of header `name` (any case), or None."""
         values = [value for key, value in self.headers if key.lower() == name.lower()]
         return values[-1] if values else None
 
@@ -104,13 +99,6 @@ def _json_copy(value: Any) -> Any:
     return json.loads(json.dumps(value, allow_nan=False))
 
 
-def _context_value(value: Any) -> str:
-    """API Gateway REST passes an authorizer's context values on as text (a boolean as true or false)."""
-    if isinstance(value, str | int | float):
-        return value if isinstance(value, str) else json.dumps(value)
-    raise policies.PolicyError("context values must be strings, numbers or booleans")
-
-
 def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
     """API Gateway's two views of repeated names: the last value of each, and all of them (None when there are none)."""
     multi: dict[str, list[str]] = {}
@@ -120,7 +108,7 @@ def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | No
 
 
 class Gateway:
-    def __init__(self, api: template.Api, functions: Mapping[str, Invokable], region: str = template.DEFAULT_REGION):
+    def __init__(self, api: template.Api, functions: Mapping[str, LocalFunction], region: str = DEFAULT_REGION):
         self.api = api
         self.functions = functions
         self.region = region
@@ -148,8 +136,7 @@ class Gateway:
             return self.gateway_response(REQUEST_TOO_LARGE, request_id)
         decoded = unquote(request.path)
         path = decoded[len(self.base_path) :] or "/"
-        under_stage = decoded == self.base_path or decoded.startswith(self.base_path + "/")
-        route = self.route(request.method.upper(), path) if under_stage else None
+        route = self.route(request.method.upper(), path) if f"{decoded}/".startswith(f"{self.base_path}/") else None
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         if (mock := route.method.mock) is not None:
@@ -177,14 +164,10 @@ class Gateway:
     def _event(self, request: Request, route: _Route, path: str, request_id: str) -> dict[str, Any]:
         """The version 1.0 Lambda proxy event."""
         forwarded = request.header("X-Forwarded-For")
-        headers, multi_headers = _single_and_multi(
-            [
-                *((key, value) for key, value in request.headers if key.lower() not in _FORWARDED),
-                ("X-Forwarded-For", f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip),
-                ("X-Forwarded-Port", str(request.server_port)),
-                ("X-Forwarded-Proto", "http"),
-            ]
-        )
+        pairs = [(key, value) for key, value in request.headers if key.lower() not in _FORWARDED]
+        pairs.append(("X-Forwarded-For", f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip))
+        pairs += [("X-Forwarded-Port", str(request.server_port)), ("X-Forwarded-Proto", "http")]
+        headers, multi_headers = _single_and_multi(pairs)
         query, multi_query = _single_and_multi(parse_qsl(request.query, keep_blank_values=True))
         now = time.time()
         domain = request.header("Host") or f"127.0.0.1:{request.server_port}"
@@ -227,15 +210,13 @@ class Gateway:
     def _authorize(self, name: str, event: dict[str, Any], request_id: str) -> Response | None:
         """Run the authorizer `name`; None when the request may go on (and `event` now holds its context)."""
         function = self.api.authorizers[name].function
-        arn = policies.method_arn(
-            self.region, LOCAL_ACCOUNT_ID, LOCAL_API_ID, self.api.stage, event["httpMethod"], event["path"]
-        )
+        method, path = event["httpMethod"], event["path"]
+        arn = policies.method_arn(self.region, LOCAL_ACCOUNT_ID, LOCAL_API_ID, self.api.stage, method, path)
         started = time.monotonic()
         kept = {key: value for key, value in event.items() if key not in ("body", "isBase64Encoded")}
+        authorizer_event = _json_copy({"type": "REQUEST", "methodArn": arn, **kept})
         try:
-            answer = self.functions[function].invoke(
-                _json_copy({"type": "REQUEST", "methodArn": arn, **kept}), request_id
-            )
+            answer = self.functions[function].invoke(authorizer_event, request_id)
         except FunctionError as error:
             if error.error_message == "Unauthorized":
                 return self.gateway_response("UNAUTHORIZED", request_id)
@@ -248,7 +229,10 @@ class Gateway:
             context = answer.get("context") or {}
             if not isinstance(context, dict):
                 raise policies.PolicyError("context is not an object")
-            forwarded = {str(key): _context_value(value) for key, value in context.items()}
+            if not all(isinstance(value, str | int | float) for value in context.values()):
+                raise policies.PolicyError("context values must be strings, numbers or booleans")
+            # API Gateway REST passes the context on as text (a boolean as true or false).
+            text = {str(key): value if isinstance(value, str) else json.dumps(value) for key, value in context.items()}
         except policies.PolicyError as error:
             log.warning("%s answered a policy API Gateway refuses: %s", function, error)
             return self.gateway_response("AUTHORIZER_CONFIGURATION_ERROR", request_id)
@@ -256,20 +240,16 @@ class Gateway:
             explicit = "User is not authorized to access this resource with an explicit deny"
             return self.gateway_response("ACCESS_DENIED", request_id, explicit if effect == "Deny" else None)
         latency = int((time.monotonic() - started) * 1000)
-        event["requestContext"]["authorizer"] = {
-            "principalId": str(answer["principalId"]),
-            **forwarded,
-            "integrationLatency": latency,
-        }
+        principal = {"principalId": str(answer["principalId"])}
+        event["requestContext"]["authorizer"] = {**principal, **text, "integrationLatency": latency}
         return None
 
     def gateway_response(self, kind: str, request_id: str, message: str | None = None) -> Response:
         """API Gateway's own answer of type `kind`, shaped by the template's gateway responses."""
         default_status, default_message, error_type = _DEFAULTS[kind]
         message = message if message is not None else default_message
-        family = "DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX"
-        responses = self.api.gateway_responses
-        spec = responses.get(kind) or responses.get(family) or _DEFAULT_RESPONSE
+        responses = self.api.gateway_responses  # the type's own, else its family's (DEFAULT_4XX or DEFAULT_5XX)
+        spec = responses.get(kind) or responses.get(f"DEFAULT_{default_status // 100}XX") or _DEFAULT_RESPONSE
         templates = spec.templates or _DEFAULT_RESPONSE.templates
         content_type = "application/json" if "application/json" in templates else next(iter(templates))
         body = (

@@ -1,10 +1,8 @@
-"""Lambda functions run in-process, kept apart as Lambda keeps them.
+"""Lambda functions run in-process, kept apart as Lambda keeps them (each in a process of its own there).
 
-In Lambda each function has its own process, with its own folder first on the path and
-its layers after it. Here they share one process, so each handler module is imported
-under a name of its own, with its folder on the path only while it loads, and every
-module that folder provides is kept out of the shared module table: two functions may
-both have an `app.py` (or a `helpers.py`) without one seeing the other's.
+Each handler module is imported under a name of its own, its folder first on the path only while it loads, and
+every module that folder provides is kept out of the shared module table: two functions may both have an `app.py`
+(or a `helpers.py`) without one seeing the other's.
 """
 
 from __future__ import annotations
@@ -70,12 +68,6 @@ class FunctionError(Exception):
         }
 
 
-def _unique_name(code_dir: Path) -> str:
-    slug = re.sub(r"\W", "_", code_dir.name)
-    digest = uuid.uuid5(uuid.NAMESPACE_URL, str(code_dir.resolve())).hex[:8]
-    return f"lambda_function_{slug}_{digest}"
-
-
 def load_module(code_dir: Path, module_path: str = "app", layer_dirs: tuple[Path, ...] = ()) -> ModuleType:
     """Import the handler module `module_path` of the function in `code_dir`, once, under a name of its own.
 
@@ -83,7 +75,8 @@ def load_module(code_dir: Path, module_path: str = "app", layer_dirs: tuple[Path
     package cannot use relative imports; its absolute imports of the folder's modules work.
     """
     code_dir = code_dir.resolve()
-    prefix = _unique_name(code_dir)
+    slug, digest = re.sub(r"\W", "_", code_dir.name), uuid.uuid5(uuid.NAMESPACE_URL, str(code_dir)).hex[:8]
+    prefix = f"lambda_function_{slug}_{digest}"
     unique = prefix if module_path == "app" else re.sub(r"\W", "_", f"{prefix}_{module_path}")
     with _IMPORT_LOCK:
         if unique in sys.modules:
@@ -141,7 +134,6 @@ class LocalFunction:
 
     @classmethod
     def all_of(cls, app: template.Application) -> dict[str, LocalFunction]:
-        """Each function of the template, by logical id, ready to load and invoke."""
         return {logical_id: cls(function) for logical_id, function in app.functions.items()}
 
     def load(self) -> Handler:
@@ -152,7 +144,6 @@ class LocalFunction:
             return self._handler
 
     def invoke(self, event: Any, request_id: str | None = None) -> Any:
-        """Call the handler with `event`; its return value, or `FunctionError` if it raised."""
         context = LambdaContext(self.function.logical_id, self.function.timeout_seconds, request_id)
         with self._lock:
             handler = self.load()
@@ -160,8 +151,5 @@ class LocalFunction:
                 return handler(event, context)
             except Exception as error:
                 summary = traceback.extract_tb(error.__traceback__)[1:]  # from the handler down
-                raise FunctionError(
-                    error_message=str(error),
-                    error_type=type(error).__name__,
-                    stack_trace=tuple(line.rstrip("\n") for line in traceback.format_list(summary)),
-                ) from error
+                trace = tuple(entry.rstrip("\n") for entry in traceback.format_list(summary))
+                raise FunctionError(str(error), type(error).__name__, trace) from error

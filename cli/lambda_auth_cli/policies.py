@@ -1,9 +1,8 @@
 """A Lambda authorizer's IAM policy, evaluated against a method ARN as API Gateway does.
 
-Only `execute-api:Invoke` matters. Statements match with IAM's wildcards (`*` any run
-of characters, `?` one character); an explicit Deny wins over any Allow, and a request
-that no Allow covers is refused. NotAction and NotResource are not read here: a policy
-with them is refused as API Gateway refuses a malformed one.
+Only `execute-api:Invoke` matters. Statements match with IAM's wildcards (`*` any run of characters, `?` one
+character); an explicit Deny wins over any Allow, and a request that no Allow covers is refused. NotAction and
+NotResource are not read here: a policy with them is refused as API Gateway refuses a malformed one.
 """
 
 from __future__ import annotations

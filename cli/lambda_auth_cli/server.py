@@ -1,11 +1,10 @@
 """The local HTTP server: uvicorn, with llhttp (httptools) reading HTTP/1.1, in front of the gateway and Run & Debug.
 
-llhttp reads strictly: a malformed request line or header, a signed, hex, repeated or
-conflicting Content-Length, both Content-Length and Transfer-Encoding, or a bad chunk
-size is a 400 and the connection is closed, so no second request can hide in the body of
-the first. A body over API Gateway's 10 MB is a 413. Connections are kept alive between
-requests, as API Gateway keeps them; each answer writes one access-log line (method, path
-without its query string, status, time taken), never a header, a query string or a body.
+llhttp reads strictly: a malformed request line or header, a signed, hex, repeated or conflicting Content-Length,
+both Content-Length and Transfer-Encoding, or a bad chunk size is a 400 and the connection is closed, so no second
+request can hide in the body of the first. A body over API Gateway's 10 MB is a 413. Connections are kept alive
+between requests, as API Gateway keeps them; each answer writes one access-log line (method, path without its
+query string, status, time taken), never a header, a query string or a body.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ class _Refusals(logging.Handler):
 
 
 class LocalServer:
-    """An HTTP server bound to one address, answering through `gateway` (and `devtools`, once set)."""
+    """An HTTP server bound to one address, answering through `gateway` (and `devtools` and `lambda_api`, once set)."""
 
     def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: AccessLog):
         self.gateway = gateway
@@ -60,7 +59,6 @@ class LocalServer:
 
     @property
     def port(self) -> int:
-        """The port actually bound (useful with port 0)."""
         return int(self.socket.getsockname()[1])
 
     def serve_forever(self) -> None:
@@ -75,11 +73,10 @@ class LocalServer:
 
     def answer(self, request: Request) -> Response:
         # Run & Debug's routes, and Lambda's Invoke API, sit outside the stage, where API Gateway has nothing.
-        if self.devtools is not None and self.devtools.handles(request.path):
-            return self.devtools.handle(request)
-        if self.lambda_api is not None and self.lambda_api.handles(request.path):
-            response: Response = self.lambda_api.handle(request)
-            return response
+        for routes in (self.devtools, self.lambda_api):
+            if routes is not None and routes.handles(request.path):
+                response: Response = routes.handle(request)
+                return response
         return self.gateway.handle(request)
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -1,10 +1,8 @@
-"""template.yaml, the one description of the deployed system, read for the local tools: its parameters, the
-users table, and the application as SAM translates it (so the local server follows the template, not a second
-route table), its intrinsic functions resolved to local values.
-
-`lambda-auth serve` runs what this template uses and what a SAM user would plausibly add to it: Lambda proxy
-and mock (CORS) integrations, `{param}` path segments, REQUEST authorizers without identity sources or caching.
-Anything else is refused by name rather than half-emulated.
+"""template.yaml, the one description of the deployed system, read for the local tools: its parameters, the users
+table, and the application as SAM translates it (the local server follows it, not a second route table), its
+intrinsic functions resolved to local values. `lambda-auth serve` runs what this template uses and what a SAM user
+would plausibly add: Lambda proxy and mock (CORS) integrations, `{param}` path segments, REQUEST authorizers without
+identity sources or caching. Anything else is refused by name rather than half-emulated.
 """
 
 from __future__ import annotations
@@ -169,11 +167,8 @@ def translate(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 
 
 def application(path: Path = TEMPLATE_PATH, overrides: Mapping[str, str] | None = None) -> Application:
-    """Translate the template and read its API and functions, resolved for a local run.
-
-    Parameters take their defaults, or the values in `overrides` (as `sam deploy
-    --parameter-overrides` gives them); a name the template does not declare is an error.
-    """
+    """The template's API and functions, resolved for a local run with the parameters' defaults or the values in
+    `overrides` (as `sam deploy --parameter-overrides` gives them); a name the template does not declare is an error."""
     translated = translate(path)
     resources: dict[str, Any] = translated["Resources"]
     declared = translated.get("Parameters", {})
@@ -256,7 +251,7 @@ class _Resolver:
         return local[name] if name in local else self.arn(resource) if attribute == "Arn" else self.ref(name)
 
     def function_of(self, uri: Any) -> str | None:
-        """The logical id of the template's function an aws_proxy or authorizer URI invokes."""
+        """The logical id of the function an aws_proxy or authorizer URI invokes."""
         match = re.search(r"/functions/arn:aws:lambda:[\w-]+:\d+:(\w+)/invocations$", str(self.resolve(uri)))
         return match[1] if match else None
 
@@ -307,13 +302,15 @@ def _mock(integration: dict[str, Any], resolver: _Resolver) -> FixedResponse:
         (spec for pattern, spec in responses.items() if pattern != "default" and re.fullmatch(pattern, str(status))),
         responses.get("default") or {},
     )
-    return _fixed(chosen, "method.response.header.", resolver, int(chosen.get("statusCode", status)))
+    return _fixed(chosen, "method.response.header.", resolver, status)
 
 
-def _fixed(spec: dict[str, Any], prefix: str, resolver: _Resolver, status: int | None) -> FixedResponse:
+def _fixed(spec: dict[str, Any], prefix: str, resolver: _Resolver, default: int | None) -> FixedResponse:
     """The fixed answer of a mock's response or a gateway response: its status, static headers, templates."""
+    status = spec.get("statusCode")
     templates = {str(key): str(value) for key, value in (spec.get("responseTemplates") or {}).items()}
-    return FixedResponse(status, resolver.headers(spec.get("responseParameters") or {}, prefix), templates)
+    headers = resolver.headers(spec.get("responseParameters") or {}, prefix)
+    return FixedResponse(default if status is None else int(status), headers, templates)
 
 
 def _api(logical_id: str, resource: dict[str, Any], resolver: _Resolver) -> Api:
@@ -366,20 +363,12 @@ def _api(logical_id: str, resource: dict[str, Any], resolver: _Resolver) -> Api:
                     " lambda-auth serve runs aws_proxy and mock ones"
                 )
     responses = {
-        kind: _fixed(
-            spec,
-            "gatewayresponse.header.",
-            resolver,
-            int(spec["statusCode"]) if spec.get("statusCode") is not None else None,
-        )
+        kind: _fixed(spec, "gatewayresponse.header.", resolver, None)
         for kind, spec in (body.get("x-amazon-apigateway-gateway-responses") or {}).items()
     }
-    return Api(logical_id, _stage(logical_id, resolver), tuple(methods), authorizers, responses)
-
-
-def _stage(api_id: str, resolver: _Resolver) -> str:
-    for resource in resolver.resources.values():
-        properties = resource.get("Properties") or {}
-        if resource.get("Type") == "AWS::ApiGateway::Stage" and properties.get("RestApiId") == {"Ref": api_id}:
-            return str(resolver.resolve(properties.get("StageName")))
-    raise TemplateError(f"{api_id} has no stage")
+    for stage in resolver.resources.values():
+        properties = stage.get("Properties") or {}
+        if stage.get("Type") == "AWS::ApiGateway::Stage" and properties.get("RestApiId") == {"Ref": logical_id}:
+            name = str(resolver.resolve(properties.get("StageName")))
+            return Api(logical_id, name, tuple(methods), authorizers, responses)
+    raise TemplateError(f"{logical_id} has no stage")
