@@ -69,11 +69,8 @@ class FunctionError(Exception):
 
 
 def load_module(code_dir: Path, module_path: str = "app", layer_dirs: tuple[Path, ...] = ()) -> ModuleType:
-    """Import the handler module `module_path` of the function in `code_dir`, once, under a name of its own.
-
-    The module is loaded from its file (`a.b` is `a/b.py`), so a handler module inside a
-    package cannot use relative imports; its absolute imports of the folder's modules work.
-    """
+    """Import the handler module `module_path` of the function in `code_dir`, once, under a name of its own, from
+    its file (`a.b` is `a/b.py`): a module inside a package cannot use relative imports, its absolute ones work."""
     code_dir = code_dir.resolve()
     slug, digest = re.sub(r"\W", "_", code_dir.name), uuid.uuid5(uuid.NAMESPACE_URL, str(code_dir)).hex[:8]
     prefix = f"lambda_function_{slug}_{digest}"
@@ -124,8 +121,7 @@ def load_handler(code_dir: Path, handler: str, layer_dirs: tuple[Path, ...] = ()
 
 
 class LocalFunction:
-    """One function of the template, loaded once (its cold start) and invoked one request at a time,
-    as one Lambda instance."""
+    """One function of the template as one Lambda instance: loaded once (its cold start), one request at a time."""
 
     def __init__(self, function: template.Function):
         self.function = function

@@ -43,8 +43,7 @@ def evaluate(policy_document: Any, arn: str) -> str | None:
     if not isinstance(policy_document, dict):
         raise PolicyError("policyDocument is not an object")
     statements = policy_document.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
+    statements = [statements] if isinstance(statements, dict) else statements
     if not isinstance(statements, list) or not statements:
         raise PolicyError("policyDocument has no Statement")
     effect = None

@@ -91,7 +91,7 @@ class LocalServer:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        path, query = (scope[key].decode("latin-1") for key in ("raw_path", "query_string"))
+        path, query = scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1")
         client = (scope.get("client") or ("127.0.0.1", 0))[0]
         request = Request(
             scope["method"], path, query, headers, body, client, self.port, f"HTTP/{scope['http_version']}"

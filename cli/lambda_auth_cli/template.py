@@ -336,7 +336,6 @@ def _api(logical_id: str, resource: dict[str, Any], resolver: _Resolver) -> Api:
                 " (this template's authorizer has neither: a token may come in a header or the query string)"
             )
         authorizers[name] = Authorizer(function)
-    default_security = [next(iter(item)) for item in body.get("security") or [] if item]
     methods = []
     for path, operations in (body.get("paths") or {}).items():
         if "+}" in path:
@@ -347,9 +346,9 @@ def _api(logical_id: str, resource: dict[str, Any], resolver: _Resolver) -> Api:
             if key not in _HTTP_METHODS:
                 continue
             integration = operation.get("x-amazon-apigateway-integration") or {}
-            declared = operation.get("security")
-            security = [next(iter(item)) for item in declared if item] if declared is not None else default_security
-            authorizer = next((name for name in security if name in authorizers), None)
+            security = operation.get("security") if operation.get("security") is not None else body.get("security")
+            names = [next(iter(item)) for item in security or [] if item]
+            authorizer = next((name for name in names if name in authorizers), None)
             if integration.get("type") == "aws_proxy":
                 function = resolver.function_of(integration.get("uri"))
                 if function is None:
