@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
-BAD_GATEWAY = "DEFAULT_5XX"  # a function error or a malformed proxy answer: 502, no type of its own
 # Gateway response types API Gateway answers with here: their default status, message and error type.
 _DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
@@ -41,7 +40,7 @@ _DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
     "AUTHORIZER_CONFIGURATION_ERROR": (500, None, "AuthorizerConfigurationException"),
     REQUEST_TOO_LARGE: (413, "Request Too Long", "RequestTooLongException"),
     "BAD_REQUEST_BODY": (400, "Malformed HTTP request", "BadRequestException"),
-    BAD_GATEWAY: (502, "Internal server error", None),
+    "DEFAULT_5XX": (502, "Internal server error", None),  # a function error or a malformed proxy answer
 }
 _DEFAULT_RESPONSE = template.FixedResponse(None, {}, {"application/json": '{"message":$context.error.messageString}'})
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
@@ -112,22 +111,16 @@ class Gateway:
         self.api = api
         self.functions = functions
         self.region = region
+        self.base_path = f"/{api.stage}"  # every route's prefix: the stage, as in the deployed URL
         self._resources: dict[str, dict[str, template.Method]] = {}
         for method in api.methods:
             self._resources.setdefault(method.resource_path, {})[method.http_method] = method
 
-    @property
-    def base_path(self) -> str:
-        """Every route's prefix: the stage, as in the deployed URL."""
-        return f"/{self.api.stage}"
-
     def route(self, method: str, path: str) -> _Route | None:
         """The method of the most specific resource matching `path` (stage removed), if any."""
         matches = [(m[0], resource, m[1]) for resource in self._resources if (m := _match(resource, path)) is not None]
-        if not matches:
-            return None
-        _, resource_path, parameters = min(matches)
-        chosen = self._resources[resource_path].get(method)
+        _, resource_path, parameters = min(matches, default=((), "", {}))
+        chosen = self._resources.get(resource_path, {}).get(method)
         return _Route(chosen, resource_path, parameters or None) if chosen is not None else None
 
     def handle(self, request: Request) -> Response:
@@ -159,7 +152,7 @@ class Gateway:
             log.warning("%s failed: %s: %s", function, error.error_type, error.error_message)
         except ValueError:
             log.warning("%s returned a value that is not JSON", function)
-        return self.gateway_response(BAD_GATEWAY, request_id)
+        return self.gateway_response("DEFAULT_5XX", request_id)
 
     def _event(self, request: Request, route: _Route, path: str, request_id: str) -> dict[str, Any]:
         """The version 1.0 Lambda proxy event."""
@@ -293,5 +286,4 @@ def _proxy_response(result: Any) -> Response | None:
     pairs = [(name, value) for name, values in merged.items() for value in values if name.lower() not in _HOP_BY_HOP]
     if not any(name.lower() == "content-type" for name, _ in pairs):
         pairs.append(("Content-Type", "application/json"))
-    # Without binary media types, a base64 body goes out as its text.
-    return Response(status, pairs, (body or "").encode())
+    return Response(status, pairs, (body or "").encode())  # no binary media types: a base64 body goes out as text

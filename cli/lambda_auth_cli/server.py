@@ -24,15 +24,11 @@ if TYPE_CHECKING:
     from .devtools import DevTools
     from .local_aws import LambdaInvokeApi
 
-AccessLog = Callable[[str], None]
-
-IDLE_CONNECTION_SECONDS = 30
-
 
 class _Refusals(logging.Handler):
     """uvicorn's word that it refused a malformed request, as one access-log line (never the request)."""
 
-    def __init__(self, access_log: AccessLog):
+    def __init__(self, access_log: Callable[[str], None]):
         super().__init__(logging.WARNING)
         self.access_log = access_log
 
@@ -43,23 +39,20 @@ class _Refusals(logging.Handler):
 class LocalServer:
     """An HTTP server bound to one address, answering through `gateway` (and `devtools` and `lambda_api`, once set)."""
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: AccessLog):
+    def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: Callable[[str], None]):
         self.gateway = gateway
         self.access_log = access_log
         self.devtools: DevTools | None = None
         self.lambda_api: LambdaInvokeApi | None = None
         self.socket = socket.create_server(address, family=socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+        self.port = int(self.socket.getsockname()[1])  # the port bound (with port 0, a free one)
         config = uvicorn.Config(
             self._asgi, interface="asgi3", http="httptools", lifespan="off", log_config=None, access_log=False,
-            timeout_keep_alive=IDLE_CONNECTION_SECONDS, server_header=False, date_header=True,
+            timeout_keep_alive=30, server_header=False, date_header=True,  # an idle connection stays open 30 s
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         refusals = logging.getLogger("uvicorn.error")
         refusals.handlers, refusals.propagate = [_Refusals(access_log)], False
-
-    @property
-    def port(self) -> int:
-        return int(self.socket.getsockname()[1])
 
     def serve_forever(self) -> None:
         """Answer requests until `shutdown`, Ctrl-C or SIGTERM (which it raises again once it has stopped)."""

@@ -110,8 +110,7 @@ class Authorizer:
 
 @dataclass(frozen=True)
 class FixedResponse:
-    """An answer API Gateway makes without a function: a mock integration's (SAM's CORS preflight), or a
-    gateway response of the template (whose status None keeps the response type's default)."""
+    """A mock integration's fixed answer (SAM's CORS preflight), or a gateway response's (status None: the default)."""
 
     status: int | None
     headers: dict[str, str]
@@ -156,8 +155,7 @@ def translate(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
             if isinstance(properties.get(key), str):
                 properties[key] = f"s3://{LOCAL_BUCKET}/{properties[key]}"
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)  # the translator needs a region
-    # Offline, the translator warns that it has no feature-toggle config; nothing to act on.
-    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)  # its offline warning is noise
     no_managed_policies = types.SimpleNamespace(load=dict)  # their ARNs are not needed to run locally
     try:
         translated: dict[str, Any] = transform(document, {}, no_managed_policies)
