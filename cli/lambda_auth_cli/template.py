@@ -30,6 +30,8 @@ LOCAL_API_ID = "local"
 LOCAL_STACK_NAME = "lambda-auth"
 LOCAL_TABLE_NAME = "lambda-auth"
 
+# An aws_proxy or authorizer URI resolved: .../functions/{the function's ARN as resolved here}[:qualifier]/invocations
+_FUNCTION_URI = re.compile(r"/functions/arn:aws:lambda:[\w-]+:\d+:(?!function:)(\w+)(:[^/]*)?/invocations")
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 _UNSUPPORTED = {
     "x-amazon-apigateway-any-method": "ANY methods",
@@ -209,7 +211,7 @@ class _Resolver:
         self.resources = resources
         self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         pseudo = {"AWS::Region": self.region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::StackName": LOCAL_STACK_NAME}
-        self.names = {"AWS::Partition": "aws", **pseudo, **parameters}
+        self.names = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", **pseudo, **parameters}
 
     def ref(self, name: str) -> str:
         if name in self.names:
@@ -249,8 +251,7 @@ class _Resolver:
         return local[name] if name in local else self.arn(resource) if attribute == "Arn" else self.ref(name)
 
     def function_of(self, uri: Any) -> str | None:
-        """The logical id of the function an aws_proxy or authorizer URI invokes."""
-        match = re.search(r"/functions/arn:aws:lambda:[\w-]+:\d+:(\w+)/invocations$", str(self.resolve(uri)))
+        match = _FUNCTION_URI.search(str(self.resolve(uri)))
         return match[1] if match else None
 
     def headers(self, parameters: dict[str, Any], prefix: str) -> dict[str, str]:
@@ -304,7 +305,6 @@ def _mock(integration: dict[str, Any], resolver: _Resolver) -> FixedResponse:
 
 
 def _fixed(spec: dict[str, Any], prefix: str, resolver: _Resolver, default: int | None) -> FixedResponse:
-    """The fixed answer of a mock's response or a gateway response: its status, static headers, templates."""
     status = spec.get("statusCode")
     templates = {str(key): str(value) for key, value in (spec.get("responseTemplates") or {}).items()}
     headers = resolver.headers(spec.get("responseParameters") or {}, prefix)
