@@ -1,14 +1,12 @@
 """A Lambda authorizer's IAM policy, evaluated against a method ARN as API Gateway does.
 
-Only `execute-api:Invoke` matters. Statements match with IAM's wildcards (`*` any run
-of characters, `?` one character); an explicit Deny wins over any Allow, and a request
-that no Allow covers is refused. NotAction and NotResource are not read here: a policy
-with them is refused as API Gateway refuses a malformed one.
+Only `execute-api:Invoke` matters. Statements match with IAM's wildcards (`*` any run of characters, `?` one
+character); an explicit Deny wins over any Allow, and a request that no Allow covers is refused. NotAction and
+NotResource are not read here: a policy with them is refused as API Gateway refuses a malformed one.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import re
 from typing import Any
@@ -18,12 +16,6 @@ INVOKE_ACTION = "execute-api:Invoke"
 
 class PolicyError(ValueError):
     """The authorizer's answer is not a policy API Gateway accepts (or one lambda-auth serve does not read)."""
-
-
-class Decision(enum.Enum):
-    ALLOW = "allow"
-    DENY = "deny"  # an explicit Deny statement covers the request
-    NOT_ALLOWED = "not-allowed"  # no Allow statement covers it
 
 
 def method_arn(region: str, account: str, api_id: str, stage: str, method: str, path: str) -> str:
@@ -45,21 +37,21 @@ def _covers(statement: dict[str, Any], key: str, value: str, ignore_case: bool =
     return any(_pattern(pattern, ignore_case).fullmatch(value) for pattern in patterns)
 
 
-def evaluate(policy_document: Any, arn: str) -> Decision:
-    """Whether `policy_document` lets the caller invoke `arn`; `PolicyError` if it is malformed."""
+def evaluate(policy_document: Any, arn: str) -> str | None:
+    """The effect `policy_document` has on invoking `arn`: "Deny" when a Deny covers it, else "Allow" when an
+    Allow does, else None (refused too); `PolicyError` if it is malformed."""
     if not isinstance(policy_document, dict):
         raise PolicyError("policyDocument is not an object")
     statements = policy_document.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
+    statements = [statements] if isinstance(statements, dict) else statements
     if not isinstance(statements, list) or not statements:
         raise PolicyError("policyDocument has no Statement")
-    allowed = False
+    effect = None
     for statement in statements:
         if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
             raise PolicyError("a statement is not an object whose Effect is Allow or Deny")
         if _covers(statement, "Action", INVOKE_ACTION, ignore_case=True) and _covers(statement, "Resource", arn):
             if statement["Effect"] == "Deny":
-                return Decision.DENY
-            allowed = True
-    return Decision.ALLOW if allowed else Decision.NOT_ALLOWED
+                return "Deny"
+            effect = "Allow"
+    return effect

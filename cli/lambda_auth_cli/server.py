@@ -1,11 +1,10 @@
 """The local HTTP server: uvicorn, with llhttp (httptools) reading HTTP/1.1, in front of the gateway and Run & Debug.
 
-llhttp reads strictly: a malformed request line or header, a signed, hex, repeated or
-conflicting Content-Length, both Content-Length and Transfer-Encoding, or a bad chunk
-size is a 400 and the connection is closed, so no second request can hide in the body of
-the first. A body over API Gateway's 10 MB is a 413. Connections are kept alive between
-requests, as API Gateway keeps them; each answer writes one access-log line (method, path
-without its query string, status, time taken), never a header, a query string or a body.
+llhttp reads strictly: a malformed request line or header, a signed, hex, repeated or conflicting Content-Length,
+both Content-Length and Transfer-Encoding, or a bad chunk size is a 400 and the connection is closed, so no second
+request can hide in the body of the first. A body over API Gateway's 10 MB is a 413. Connections are kept alive
+between requests, as API Gateway keeps them; each answer writes one access-log line (method, path without its
+query string, status, time taken), never a header, a query string or a body.
 """
 
 from __future__ import annotations
@@ -25,15 +24,11 @@ if TYPE_CHECKING:
     from .devtools import DevTools
     from .local_aws import LambdaInvokeApi
 
-AccessLog = Callable[[str], None]
-
-IDLE_CONNECTION_SECONDS = 30
-
 
 class _Refusals(logging.Handler):
     """uvicorn's word that it refused a malformed request, as one access-log line (never the request)."""
 
-    def __init__(self, access_log: AccessLog):
+    def __init__(self, access_log: Callable[[str], None]):
         super().__init__(logging.WARNING)
         self.access_log = access_log
 
@@ -42,26 +37,22 @@ class _Refusals(logging.Handler):
 
 
 class LocalServer:
-    """An HTTP server bound to one address, answering through `gateway` (and `devtools`, once set)."""
+    """An HTTP server bound to one address, answering through `gateway` (and `devtools` and `lambda_api`, once set)."""
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: AccessLog):
+    def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: Callable[[str], None]):
         self.gateway = gateway
         self.access_log = access_log
         self.devtools: DevTools | None = None
         self.lambda_api: LambdaInvokeApi | None = None
         self.socket = socket.create_server(address, family=socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+        self.port = int(self.socket.getsockname()[1])  # the port bound (with port 0, a free one)
         config = uvicorn.Config(
             self._asgi, interface="asgi3", http="httptools", lifespan="off", log_config=None, access_log=False,
-            timeout_keep_alive=IDLE_CONNECTION_SECONDS, server_header=False, date_header=True,
+            timeout_keep_alive=30, server_header=False, date_header=True,  # an idle connection stays open 30 s
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         refusals = logging.getLogger("uvicorn.error")
         refusals.handlers, refusals.propagate = [_Refusals(access_log)], False
-
-    @property
-    def port(self) -> int:
-        """The port actually bound (useful with port 0)."""
-        return int(self.socket.getsockname()[1])
 
     def serve_forever(self) -> None:
         """Answer requests until `shutdown`, Ctrl-C or SIGTERM (which it raises again once it has stopped)."""
@@ -75,11 +66,10 @@ class LocalServer:
 
     def answer(self, request: Request) -> Response:
         # Run & Debug's routes, and Lambda's Invoke API, sit outside the stage, where API Gateway has nothing.
-        if self.devtools is not None and self.devtools.handles(request.path):
-            return self.devtools.handle(request)
-        if self.lambda_api is not None and self.lambda_api.handles(request.path):
-            response: Response = self.lambda_api.handle(request)
-            return response
+        for routes in (self.devtools, self.lambda_api):
+            if routes is not None and routes.handles(request.path):
+                response: Response = routes.handle(request)
+                return response
         return self.gateway.handle(request)
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -94,16 +84,10 @@ class LocalServer:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        client = scope.get("client") or ("127.0.0.1", 0)
+        path, query = scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1")
+        client = (scope.get("client") or ("127.0.0.1", 0))[0]
         request = Request(
-            method=scope["method"],
-            path=scope["raw_path"].decode("latin-1"),
-            query=scope["query_string"].decode("latin-1"),
-            headers=headers,
-            body=body,
-            source_ip=client[0],
-            server_port=self.port,
-            protocol=f"HTTP/{scope['http_version']}",
+            scope["method"], path, query, headers, body, client, self.port, f"HTTP/{scope['http_version']}"
         )
         if max(declared, len(body)) > MAX_PAYLOAD_BYTES:
             response = self.gateway.gateway_response(REQUEST_TOO_LARGE, "-")
@@ -114,7 +98,5 @@ class LocalServer:
         encoded.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": encoded})
         await send({"type": "http.response.body", "body": response.body})
-        elapsed = (time.monotonic() - started) * 1000
-        self.access_log(
-            f"{time.strftime('%H:%M:%S')} {request.method} {request.path} {response.status} {elapsed:.0f}ms"
-        )
+        elapsed = f"{(time.monotonic() - started) * 1000:.0f}ms"
+        self.access_log(f"{time.strftime('%H:%M:%S')} {request.method} {request.path} {response.status} {elapsed}")

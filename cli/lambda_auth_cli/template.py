@@ -1,14 +1,8 @@
-"""template.yaml, the one description of the deployed system, read for the local tools.
-
-Every local tool asks this module: the parameters' defaults and bounds, the users table's
-definition, and the application as SAM translates it (the REST API's routes, Lambda
-authorizer, gateway responses and CORS preflight; each function's folder, handler,
-environment and layer), so the local server follows the template instead of a second
-route table. The few intrinsic functions these hold are resolved to local values.
-
-`lambda-auth serve` runs what this template uses and what a SAM user would plausibly add
-to it: Lambda proxy and mock (CORS) integrations, `{param}` path segments, REQUEST
-authorizers without identity sources or caching. Anything else is refused by name rather than half-emulated.
+"""template.yaml, the one description of the deployed system, read for the local tools: its parameters, the users
+table, and the application as SAM translates it (the local server follows it, not a second route table), its
+intrinsic functions resolved to local values. `lambda-auth serve` runs what this template uses and what a SAM user
+would plausibly add: Lambda proxy and mock (CORS) integrations, `{param}` path segments, REQUEST authorizers without
+identity sources or caching. Anything else is refused by name rather than half-emulated.
 """
 
 from __future__ import annotations
@@ -21,6 +15,7 @@ import os
 import re
 import secrets
 import string
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +23,6 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
-TABLE_RESOURCE = "UsersTable"
-TOKEN_KEYS_RESOURCE = "TokenKeys"  # noqa: S105 - a resource's name
-
 LOCAL_BUCKET = "local"  # the fake S3 bucket local code URIs are rewritten to before translating
 DEFAULT_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -38,22 +30,17 @@ LOCAL_API_ID = "local"
 LOCAL_STACK_NAME = "lambda-auth"
 LOCAL_TABLE_NAME = "lambda-auth"
 
-_INTEGRATION = "x-amazon-apigateway-integration"
-_AUTHORIZER = "x-amazon-apigateway-authorizer"
-_GATEWAY_RESPONSES = "x-amazon-apigateway-gateway-responses"
+# An aws_proxy or authorizer URI resolved: .../functions/{the function's ARN as resolved here}[:qualifier]/invocations
+_FUNCTION_URI = re.compile(r"/functions/arn:aws:lambda:[\w-]+:\d+:(?!function:)(\w+)(:[^/]*)?/invocations")
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 _UNSUPPORTED = {
     "x-amazon-apigateway-any-method": "ANY methods",
     "x-amazon-apigateway-binary-media-types": "binary media types",
 }
-_FUNCTION_IN_URI = re.compile(r"\$\{(\w+)\.Arn\}")
 
 
 class TemplateError(ValueError):
     """The template holds something the local tools cannot run; the message says what."""
-
-
-# The template as written
 
 
 @functools.cache
@@ -72,15 +59,12 @@ def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Parameter:
-    """A template parameter's default and, for a number, its bounds."""
-
     default: str
     minimum: int | None = None
     maximum: int | None = None
 
 
 def parameter(name: str, path: Path = TEMPLATE_PATH) -> Parameter:
-    """The parameter `name` of the template: its default, MinValue and MaxValue."""
     spec = load(path)["Parameters"][name]
     bounds = (spec.get("MinValue"), spec.get("MaxValue"))
     return Parameter(str(spec.get("Default", "")), *(int(bound) if bound is not None else None for bound in bounds))
@@ -88,21 +72,15 @@ def parameter(name: str, path: Path = TEMPLATE_PATH) -> Parameter:
 
 def table_definition(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The users table's key schema, attributes, billing mode and TTL, as CreateTable takes them."""
-    properties = load(path)["Resources"][TABLE_RESOURCE]["Properties"]
-    definition = {
-        "AttributeDefinitions": properties["AttributeDefinitions"],
-        "KeySchema": properties["KeySchema"],
-        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
-    }
-    if "TimeToLiveSpecification" in properties:
-        definition["TimeToLiveSpecification"] = properties["TimeToLiveSpecification"]
-    return definition
+    properties = load(path)["Resources"]["UsersTable"]["Properties"]
+    keys = ("AttributeDefinitions", "KeySchema", "BillingMode", "TimeToLiveSpecification")
+    return {"BillingMode": "PAY_PER_REQUEST"} | {key: properties[key] for key in keys if key in properties}
 
 
 def first_token_keys(path: Path = TEMPLATE_PATH) -> str:
     """The token keys' secret as the stack creates it: GenerateSecretString's SecretStringTemplate
     with a fresh random string, of its length and from its alphabet, under its GenerateStringKey."""
-    spec = load(path)["Resources"][TOKEN_KEYS_RESOURCE]["Properties"]["GenerateSecretString"]
+    spec = load(path)["Resources"]["TokenKeys"]["Properties"]["GenerateSecretString"]
     classes = {
         "ExcludeLowercase": string.ascii_lowercase,
         "ExcludeUppercase": string.ascii_uppercase,
@@ -117,37 +95,28 @@ def first_token_keys(path: Path = TEMPLATE_PATH) -> str:
     return json.dumps(document)
 
 
-# The template as SAM translates it
-
-
 @dataclass(frozen=True)
 class Function:
-    """A Lambda function: where its code is, its handler, its environment, its layers' folders."""
-
     logical_id: str
     code_dir: Path
     handler: str
     environment: dict[str, str]
-    layer_dirs: tuple[Path, ...]
+    layer_dirs: tuple[Path, ...]  # each on the path as Lambda puts /opt/python
     timeout_seconds: int
 
 
 @dataclass(frozen=True)
 class Authorizer:
-    """A REQUEST Lambda authorizer of the API and the function behind it."""
-
-    name: str
-    function: str  # logical id
+    function: str  # the REQUEST authorizer's function, by logical id
 
 
 @dataclass(frozen=True)
-class MockIntegration:
-    """A mock integration (SAM's CORS preflight): a fixed status, headers and body."""
+class FixedResponse:
+    """A mock integration's fixed answer (SAM's CORS preflight), or a gateway response's (status None: the default)."""
 
-    status: int
+    status: int | None
     headers: dict[str, str]
-    body: str
-    content_type: str
+    templates: dict[str, str]  # body templates by content type
 
 
 @dataclass(frozen=True)
@@ -157,44 +126,24 @@ class Method:
     resource_path: str  # as declared, e.g. /auth/me or /users/{id}
     http_method: str  # upper case
     function: str | None = None
-    mock: MockIntegration | None = None
+    mock: FixedResponse | None = None
     authorizer: str | None = None
 
 
 @dataclass(frozen=True)
-class GatewayResponse:
-    """A gateway response of the template: status (None keeps the default), headers, body templates."""
-
-    status: int | None
-    headers: dict[str, str]
-    templates: dict[str, str]
-
-
-@dataclass(frozen=True)
 class Api:
-    """The REST API: stage, methods, authorizers and gateway responses."""
-
     logical_id: str
     stage: str
     methods: tuple[Method, ...]
     authorizers: dict[str, Authorizer]
-    gateway_responses: dict[str, GatewayResponse]
+    gateway_responses: dict[str, FixedResponse]
 
 
 @dataclass(frozen=True)
 class Application:
-    """What the local server runs: the API and the functions it calls."""
-
     api: Api
     functions: dict[str, Function]
     region: str = DEFAULT_REGION
-
-
-class _NoManagedPolicies:
-    """The translator asks for AWS managed policy ARNs; none are needed to run locally."""
-
-    def load(self) -> dict[str, str]:
-        return {}
 
 
 def translate(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
@@ -208,71 +157,61 @@ def translate(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
             if isinstance(properties.get(key), str):
                 properties[key] = f"s3://{LOCAL_BUCKET}/{properties[key]}"
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)  # the translator needs a region
-    # Offline, the translator warns that it has no feature-toggle config; nothing to act on.
-    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)  # its offline warning is noise
+    no_managed_policies = types.SimpleNamespace(load=dict)  # their ARNs are not needed to run locally
     try:
-        translated: dict[str, Any] = transform(document, {}, _NoManagedPolicies())
+        translated: dict[str, Any] = transform(document, {}, no_managed_policies)
     except Exception as error:  # the translator's errors are many types; each has a readable message
         raise TemplateError(f"SAM cannot translate {path.name}: {error}") from None
     return translated
 
 
 def application(path: Path = TEMPLATE_PATH, overrides: Mapping[str, str] | None = None) -> Application:
-    """Translate the template and read its API and functions, resolved for a local run.
-
-    Parameters take their defaults, or the values in `overrides` (as `sam deploy
-    --parameter-overrides` gives them); a name the template does not declare is an error.
-    """
+    """The template's API and functions, resolved for a local run with the parameters' defaults or the values in
+    `overrides` (as `sam deploy --parameter-overrides` gives them); a name the template does not declare is an error."""
     translated = translate(path)
-    root = path.resolve().parent
+    resources: dict[str, Any] = translated["Resources"]
     declared = translated.get("Parameters", {})
     unknown = sorted(set(overrides or {}) - set(declared))
     if unknown:
         raise TemplateError(f"{path.name} has no parameter {', '.join(unknown)}")
     parameters = {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
     for name, value in (overrides or {}).items():
-        _check_parameter(name, declared[name], value)
+        # A value CloudFormation would accept: one of the allowed values, a number in bounds.
+        spec = declared[name]
+        allowed = [str(choice) for choice in spec.get("AllowedValues", [])]
+        if allowed and value not in allowed:
+            raise TemplateError(f"parameter {name} is one of {', '.join(allowed)}, not {value!r}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise TemplateError(f"parameter {name} is a number, not {value!r}") from None
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+                raise TemplateError(f"parameter {name} is from {low} to {high}, not {value}")
         parameters[name] = value
-    resolver = _Resolver(translated, parameters)
+    resolver = _Resolver(resources, parameters)
+    root = path.resolve().parent
     functions = {
-        logical_id: _function(logical_id, resource, translated, resolver, root)
-        for logical_id, resource in translated["Resources"].items()
+        name: _function(name, resource, resolver, root)
+        for name, resource in resources.items()
         if resource.get("Type") == "AWS::Lambda::Function"
     }
-    apis = [
-        (logical_id, resource)
-        for logical_id, resource in translated["Resources"].items()
-        if resource.get("Type") == "AWS::ApiGateway::RestApi"
-    ]
+    apis = [item for item in resources.items() if item[1].get("Type") == "AWS::ApiGateway::RestApi"]
     if len(apis) != 1:
         raise TemplateError(f"lambda-auth serve runs one REST API; {path.name} has {len(apis)}")
-    logical_id, resource = apis[0]
-    return Application(_api(logical_id, resource, translated, resolver), functions, resolver.region)
-
-
-def _check_parameter(name: str, spec: dict[str, Any], value: str) -> None:
-    """`value` is one CloudFormation would accept for the parameter: its allowed values, a number in bounds."""
-    allowed = [str(choice) for choice in spec.get("AllowedValues", [])]
-    if allowed and value not in allowed:
-        raise TemplateError(f"parameter {name} is one of {', '.join(allowed)}, not {value!r}")
-    if spec.get("Type") == "Number":
-        try:
-            number = float(value)
-        except ValueError:
-            raise TemplateError(f"parameter {name} is a number, not {value!r}") from None
-        low, high = spec.get("MinValue"), spec.get("MaxValue")
-        if (low is not None and number < float(low)) or (high is not None and number > float(high)):
-            raise TemplateError(f"parameter {name} is from {low} to {high}, not {value}")
+    return Application(_api(*apis[0], resolver), functions, resolver.region)
 
 
 class _Resolver:
     """Ref, Fn::Sub and Fn::GetAtt resolved to local values; other intrinsics are refused."""
 
-    def __init__(self, translated: dict[str, Any], parameters: dict[str, str]):
-        self.resources: dict[str, Any] = translated.get("Resources") or {}
+    def __init__(self, resources: dict[str, Any], parameters: dict[str, str]):
+        self.resources = resources
         self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         pseudo = {"AWS::Region": self.region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::StackName": LOCAL_STACK_NAME}
-        self.names = {**pseudo, **parameters}
+        self.names = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", **pseudo, **parameters}
 
     def ref(self, name: str) -> str:
         if name in self.names:
@@ -311,6 +250,19 @@ class _Resolver:
         resource, _, attribute = name.partition(".")
         return local[name] if name in local else self.arn(resource) if attribute == "Arn" else self.ref(name)
 
+    def function_of(self, uri: Any) -> str | None:
+        match = _FUNCTION_URI.search(str(self.resolve(uri)))
+        return match[1] if match else None
+
+    def headers(self, parameters: dict[str, Any], prefix: str) -> dict[str, str]:
+        """The headers a response-parameter mapping sets to fixed values ('text', without its quotes)."""
+        resolved = self.resolve(parameters).items()
+        return {
+            name[len(prefix) :]: value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+            for name, value in resolved
+            if name.startswith(prefix) and isinstance(value, str)
+        }
+
 
 def _local_dir(code: Any, root: Path, what: str) -> Path:
     if not isinstance(code, dict) or code.get("S3Bucket") != LOCAL_BUCKET:
@@ -321,9 +273,7 @@ def _local_dir(code: Any, root: Path, what: str) -> Path:
     return folder
 
 
-def _function(
-    logical_id: str, resource: dict[str, Any], translated: dict[str, Any], resolver: _Resolver, root: Path
-) -> Function:
+def _function(logical_id: str, resource: dict[str, Any], resolver: _Resolver, root: Path) -> Function:
     properties = resource.get("Properties") or {}
     code_dir = _local_dir(properties.get("Code"), root, logical_id)
     runtime = str(properties.get("Runtime", ""))
@@ -332,60 +282,17 @@ def _function(
     layer_dirs = []
     for layer in properties.get("Layers") or []:
         name = layer.get("Ref") if isinstance(layer, dict) else None
-        content = ((translated["Resources"].get(name) or {}).get("Properties") or {}).get("Content")
+        content = ((resolver.resources.get(name or "") or {}).get("Properties") or {}).get("Content")
         layer_dir = _local_dir(content, root, f"{logical_id}'s layer {name or layer}")
         # Lambda puts a layer's python/ folder on the path; SAM builds one from a plain folder.
         layer_dirs.append(layer_dir / "python" if (layer_dir / "python").is_dir() else layer_dir)
     variables = ((properties.get("Environment") or {}).get("Variables")) or {}
-    return Function(
-        logical_id=logical_id,
-        code_dir=code_dir,
-        handler=str(properties.get("Handler", "")),
-        environment={name: str(resolver.resolve(value)) for name, value in variables.items()},
-        layer_dirs=tuple(layer_dirs),
-        timeout_seconds=int(properties.get("Timeout", 3)),
-    )
+    environment = {name: str(resolver.resolve(value)) for name, value in variables.items()}
+    handler, timeout = str(properties.get("Handler", "")), int(properties.get("Timeout", 3))
+    return Function(logical_id, code_dir, handler, environment, tuple(layer_dirs), timeout)
 
 
-def _function_of(uri: Any) -> str | None:
-    """The logical id of the function an aws_proxy or authorizer URI invokes."""
-    if isinstance(uri, dict) and "Fn::Sub" in uri:
-        argument = uri["Fn::Sub"]
-        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
-        match = _FUNCTION_IN_URI.search(text)
-        if match:
-            return match.group(1)
-        for value in variables.values():
-            if isinstance(value, dict) and "Fn::GetAtt" in value:
-                target = value["Fn::GetAtt"]
-                return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
-    return None
-
-
-def _unquoted(value: str) -> str:
-    """A static mapping value ('text') without its quotes."""
-    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
-
-
-def _static_headers(parameters: dict[str, Any], prefix: str, resolver: _Resolver) -> dict[str, str]:
-    """The headers a response-parameter mapping sets to fixed values ('text')."""
-    headers = {}
-    for name, value in parameters.items():
-        resolved = resolver.resolve(value)
-        if name.startswith(prefix) and isinstance(resolved, str):
-            headers[name[len(prefix) :]] = _unquoted(resolved)
-    return headers
-
-
-def _stage(translated: dict[str, Any], api_id: str, resolver: _Resolver) -> str:
-    for resource in translated["Resources"].values():
-        properties = resource.get("Properties") or {}
-        if resource.get("Type") == "AWS::ApiGateway::Stage" and properties.get("RestApiId") == {"Ref": api_id}:
-            return str(resolver.resolve(properties.get("StageName")))
-    raise TemplateError(f"{api_id} has no stage")
-
-
-def _mock(integration: dict[str, Any], resolver: _Resolver) -> MockIntegration:
+def _mock(integration: dict[str, Any], resolver: _Resolver) -> FixedResponse:
     request_template = (integration.get("requestTemplates") or {}).get("application/json", "")
     match = re.search(r'"statusCode"\s*:\s*(\d+)', request_template)
     status = int(match.group(1)) if match else 200
@@ -394,25 +301,31 @@ def _mock(integration: dict[str, Any], resolver: _Resolver) -> MockIntegration:
         (spec for pattern, spec in responses.items() if pattern != "default" and re.fullmatch(pattern, str(status))),
         responses.get("default") or {},
     )
-    templates = chosen.get("responseTemplates") or {}
-    content_type = next(iter(templates), "application/json")
-    return MockIntegration(
-        status=int(chosen.get("statusCode", status)),
-        headers=_static_headers(chosen.get("responseParameters") or {}, "method.response.header.", resolver),
-        body=str(templates.get(content_type, "")),
-        content_type=content_type,
-    )
+    return _fixed(chosen, "method.response.header.", resolver, status)
 
 
-def _authorizers(body: dict[str, Any]) -> dict[str, Authorizer]:
+def _fixed(spec: dict[str, Any], prefix: str, resolver: _Resolver, default: int | None) -> FixedResponse:
+    status = spec.get("statusCode")
+    templates = {str(key): str(value) for key, value in (spec.get("responseTemplates") or {}).items()}
+    headers = resolver.headers(spec.get("responseParameters") or {}, prefix)
+    return FixedResponse(default if status is None else int(status), headers, templates)
+
+
+def _api(logical_id: str, resource: dict[str, Any], resolver: _Resolver) -> Api:
+    body = (resource.get("Properties") or {}).get("Body")
+    if not isinstance(body, dict):
+        raise TemplateError(f"{logical_id} has no inline API definition (DefinitionUri is not supported locally)")
+    for key, feature in _UNSUPPORTED.items():
+        if key in body:
+            raise TemplateError(f"{feature} are not supported by lambda-auth serve")
     authorizers = {}
     # OpenAPI 3 keeps security schemes under components; swagger 2 under securityDefinitions.
     schemes = (body.get("components") or {}).get("securitySchemes") or body.get("securityDefinitions") or {}
     for name, definition in schemes.items():
-        spec = definition.get(_AUTHORIZER)
+        spec = definition.get("x-amazon-apigateway-authorizer")
         if not spec:
             continue
-        function = _function_of(spec.get("authorizerUri"))
+        function = resolver.function_of(spec.get("authorizerUri"))
         if str(spec.get("type", "token")).lower() != "request" or function is None:
             raise TemplateError(f"authorizer {name}: lambda-auth serve runs REQUEST Lambda authorizers only")
         if spec.get("identitySource") or int(spec.get("authorizerResultTtlInSeconds", 300)):
@@ -420,19 +333,7 @@ def _authorizers(body: dict[str, Any]) -> dict[str, Authorizer]:
                 f"authorizer {name}: identity sources and caching are not supported by lambda-auth serve"
                 " (this template's authorizer has neither: a token may come in a header or the query string)"
             )
-        authorizers[name] = Authorizer(name, function)
-    return authorizers
-
-
-def _api(logical_id: str, resource: dict[str, Any], translated: dict[str, Any], resolver: _Resolver) -> Api:
-    body = (resource.get("Properties") or {}).get("Body")
-    if not isinstance(body, dict):
-        raise TemplateError(f"{logical_id} has no inline API definition (DefinitionUri is not supported locally)")
-    for key, feature in _UNSUPPORTED.items():
-        if key in body:
-            raise TemplateError(f"{feature} are not supported by lambda-auth serve")
-    authorizers = _authorizers(body)
-    default_security = [next(iter(item)) for item in body.get("security") or [] if item]
+        authorizers[name] = Authorizer(function)
     methods = []
     for path, operations in (body.get("paths") or {}).items():
         if "+}" in path:
@@ -442,12 +343,12 @@ def _api(logical_id: str, resource: dict[str, Any], translated: dict[str, Any], 
                 raise TemplateError(f"{path}: {_UNSUPPORTED[key]} are not supported by lambda-auth serve")
             if key not in _HTTP_METHODS:
                 continue
-            integration = operation.get(_INTEGRATION) or {}
-            declared = operation.get("security")
-            security = [next(iter(item)) for item in declared if item] if declared is not None else default_security
-            authorizer = next((name for name in security if name in authorizers), None)
+            integration = operation.get("x-amazon-apigateway-integration") or {}
+            security = operation.get("security") if operation.get("security") is not None else body.get("security")
+            names = [next(iter(item)) for item in security or [] if item]
+            authorizer = next((name for name in names if name in authorizers), None)
             if integration.get("type") == "aws_proxy":
-                function = _function_of(integration.get("uri"))
+                function = resolver.function_of(integration.get("uri"))
                 if function is None:
                     raise TemplateError(f"{key.upper()} {path} does not invoke a function of the template")
                 methods.append(Method(path, key.upper(), function=function, authorizer=authorizer))
@@ -459,11 +360,12 @@ def _api(logical_id: str, resource: dict[str, Any], translated: dict[str, Any], 
                     " lambda-auth serve runs aws_proxy and mock ones"
                 )
     responses = {
-        kind: GatewayResponse(
-            status=int(spec["statusCode"]) if spec.get("statusCode") is not None else None,
-            headers=_static_headers(spec.get("responseParameters") or {}, "gatewayresponse.header.", resolver),
-            templates={str(key): str(value) for key, value in (spec.get("responseTemplates") or {}).items()},
-        )
-        for kind, spec in (body.get(_GATEWAY_RESPONSES) or {}).items()
+        kind: _fixed(spec, "gatewayresponse.header.", resolver, None)
+        for kind, spec in (body.get("x-amazon-apigateway-gateway-responses") or {}).items()
     }
-    return Api(logical_id, _stage(translated, logical_id, resolver), tuple(methods), authorizers, responses)
+    for stage in resolver.resources.values():
+        properties = stage.get("Properties") or {}
+        if stage.get("Type") == "AWS::ApiGateway::Stage" and properties.get("RestApiId") == {"Ref": logical_id}:
+            name = str(resolver.resolve(properties.get("StageName")))
+            return Api(logical_id, name, tuple(methods), authorizers, responses)
+    raise TemplateError(f"{logical_id} has no stage")
