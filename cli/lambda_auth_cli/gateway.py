@@ -95,7 +95,10 @@ def _match(resource_path: str, path: str) -> tuple[tuple[bool, ...], dict[str, s
 
 def _json_copy(value: Any) -> Any:
     """A value as it arrives on the other side of Lambda's JSON boundary; ValueError if it cannot cross it."""
-    return json.loads(json.dumps(value, allow_nan=False))
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except TypeError as error:  # a set, bytes, an object: Lambda's Runtime.MarshalError
+        raise ValueError(str(error)) from None
 
 
 def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:

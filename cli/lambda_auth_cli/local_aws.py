@@ -417,33 +417,16 @@ def lambda_endpoint(api: InvokeApi, finish_seconds: float = 60.0, host: str = "1
     Yields the endpoint (AWS_ENDPOINT_URL_LAMBDA); on leaving, waits for the asynchronous
     invocations it started, then stops.
     """
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from .server import LocalServer
 
-    from .gateway import Request, Response
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            path, _, query = self.path.partition("?")
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            request = Request(
-                "POST", path, query, list(self.headers.items()), body, self.client_address[0], server.server_port
-            )
-            response = api.handle(request) if api.handles(path) else Response(404)
-            self.send_response(response.status)
-            for name, value in [*response.headers, ("Content-Length", str(len(response.body)))]:
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(response.body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the command prints its result alone
-
-    server = ThreadingHTTPServer((host, 0), Handler)
+    server = LocalServer((host, 0), None, access_log=lambda line: None)  # the command prints its result alone
+    server.lambda_api = api
     thread = threading.Thread(target=server.serve_forever, name="lambda-endpoint", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_port}"
+        yield f"http://{host}:{server.port}"
         api.finish(finish_seconds)
     finally:
         server.shutdown()
+        thread.join()
         server.server_close()

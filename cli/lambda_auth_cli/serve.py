@@ -135,7 +135,8 @@ def serve(args: argparse.Namespace) -> int:
     """Serve the template's API until Ctrl-C or SIGTERM."""
     app = template.application(overrides=dict(args.parameter_overrides))
     functions = LocalFunction.all_of(app)
-    server = _bind(args.host, args.port, Gateway(app.api, functions, region=app.region))  # a port in use fails first
+    gateway = Gateway(app.api, functions, region=app.region)
+    server = _bind(args.host, args.port, gateway)  # a port in use fails first
     try:
         keys = JwksFile(args.jwks)
         created = keys.ensure()
@@ -143,20 +144,13 @@ def serve(args: argparse.Namespace) -> int:
             local_aws.empty_outbox(keys.path)  # this run's mail only
             start_functions(app, keys, functions, args.verbose, _record_url(args.host, server.port))
             server.lambda_api = local_aws.LambdaInvokeApi(functions)
-            server.devtools, debug = devtools(args, server.port, server.gateway.base_path, keys)
-            base_url = _url(args.host, server.port, server.gateway.base_path)
+            server.devtools, debug = devtools(args, server.port, gateway.base_path, keys)
+            base_url = _url(args.host, server.port, gateway.base_path)
             # While it runs, `lambda-auth users` and `token` find its table from this record beside its key file.
             key = table.credentials
-            record = ServerRecord(
-                *(
-                    _record_url(args.host, server.port),
-                    os.getpid(),
-                    str(keys.path),
-                    table.endpoint_url,
-                    table.table_name,
-                ),
-                *((key.access_key_id, key.secret_access_key) if key else (None, None)),
-            )
+            run_key = (key.access_key_id, key.secret_access_key) if key else (None, None)
+            url = _record_url(args.host, server.port)
+            record = ServerRecord(url, os.getpid(), str(keys.path), table.endpoint_url, table.table_name, *run_key)
             record.write()
             try:
                 say(_banner(app, base_url, table, keys, created, args, debug))

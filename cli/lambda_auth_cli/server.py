@@ -22,7 +22,7 @@ from .gateway import MAX_PAYLOAD_BYTES, REQUEST_TOO_LARGE, Gateway, Request, Res
 
 if TYPE_CHECKING:
     from .devtools import DevTools
-    from .local_aws import LambdaInvokeApi
+    from .local_aws import InvokeApi
 
 
 class _Refusals(logging.Handler):
@@ -37,13 +37,14 @@ class _Refusals(logging.Handler):
 
 
 class LocalServer:
-    """An HTTP server bound to one address, answering through `gateway` (and `devtools` and `lambda_api`, once set)."""
+    """An HTTP server bound to one address, answering through `gateway` (and `devtools` and `lambda_api`, once set);
+    without a gateway, Lambda's Invoke API alone (`local_aws.lambda_endpoint`)."""
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, access_log: Callable[[str], None]):
+    def __init__(self, address: tuple[str, int], gateway: Gateway | None, access_log: Callable[[str], None]):
         self.gateway = gateway
         self.access_log = access_log
         self.devtools: DevTools | None = None
-        self.lambda_api: LambdaInvokeApi | None = None
+        self.lambda_api: InvokeApi | None = None
         self.socket = socket.create_server(address, family=socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
         self.port = int(self.socket.getsockname()[1])  # the port bound (with port 0, a free one)
         config = uvicorn.Config(
@@ -70,7 +71,7 @@ class LocalServer:
             if routes is not None and routes.handles(request.path):
                 response: Response = routes.handle(request)
                 return response
-        return self.gateway.handle(request)
+        return self.gateway.handle(request) if self.gateway is not None else Response(404)
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.monotonic()
@@ -90,7 +91,7 @@ class LocalServer:
             scope["method"], path, query, headers, body, client, self.port, f"HTTP/{scope['http_version']}"
         )
         if max(declared, len(body)) > MAX_PAYLOAD_BYTES:
-            response = self.gateway.gateway_response(REQUEST_TOO_LARGE, "-")
+            response = self.gateway.gateway_response(REQUEST_TOO_LARGE, "-") if self.gateway else Response(413)
             response.headers.append(("Connection", "close"))  # the unread body cannot be skipped
         else:
             response = await asyncio.to_thread(self.answer, request)

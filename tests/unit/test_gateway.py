@@ -237,8 +237,21 @@ def test_any_other_authorizer_failure_is_a_500_in_the_templates_shape(serve: Cal
         "just text",
         None,
         RuntimeError("the handler crashed"),
+        {"statusCode": 200, "body": "{}", "headers": {"X-Set": {1, 2}}},  # Lambda cannot send it: a MarshalError
+        {"statusCode": 200, "body": float("nan")},
     ],
-    ids=["body-object", "no-status", "extra-key", "bad-status", "headers-list", "text", "null", "function-error"],
+    ids=[
+        "body-object",
+        "no-status",
+        "extra-key",
+        "bad-status",
+        "headers-list",
+        "text",
+        "null",
+        "function-error",
+        "not-json",
+        "nan",
+    ],
 )
 def test_a_malformed_proxy_response_or_a_function_error_is_a_502(serve: Callable[..., str], answer: Any) -> None:
     assert_gateway_error(serve(SignupFunction=Stub(answer))(f"{BASE}/auth/signup", "POST", {}), 502, FATAL)
