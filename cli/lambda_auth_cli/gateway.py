@@ -39,7 +39,6 @@ _DEFAULTS: dict[str, tuple[int, str | None, str | None]] = {
     "AUTHORIZER_FAILURE": (500, None, "AuthorizerFailureException"),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, None, "AuthorizerConfigurationException"),
     REQUEST_TOO_LARGE: (413, "Request Too Long", "RequestTooLongException"),
-    "BAD_REQUEST_BODY": (400, "Malformed HTTP request", "BadRequestException"),
     "DEFAULT_5XX": (502, "Internal server error", None),  # a function error or a malformed proxy answer
 }
 _DEFAULT_RESPONSE = template.FixedResponse(None, {}, {"application/json": '{"message":$context.error.messageString}'})

@@ -1,17 +1,11 @@
-"""What stands in for an AWS account locally: the embedded DynamoDB, the table on it, the functions' environment.
+"""What stands in for an AWS account locally: the embedded DynamoDB and its table, Lambda's Invoke API, the
+functions' environment (`apply` is the one place this program sets what the layer reads).
 
-`serve` and `invoke` run the functions in this process with the environment the template
-gives them, except that the table is a local one, the keys come from a file, and metrics
-and traces are off. The admin commands point the layer's store at a table the same way:
-`apply` is the one place this program sets the environment the layer reads.
-
-The embedded DynamoDB (moto's server) listens on loopback, where any web page the
-developer has open could reach it. So it answers only requests signed with credentials
-made for this run (a random key, known to the server's process and kept in its record,
-readable by its owner only), sent to a loopback Host, without an Origin header: a page's
-fetch carries an Origin, cannot sign, and gets a 403 with no CORS headers. For `sam
-local`'s containers it listens on the Docker bridge's address instead, and takes that
-address as Host too (a name a page could point there is still refused).
+The embedded DynamoDB (moto's server) and the Invoke API listen on loopback, where any web page the developer
+has open could reach them. So they answer only requests signed with this run's random key (kept in the
+server's owner-only record), sent to a loopback Host, without an Origin: a page's fetch carries an Origin,
+cannot sign, and gets a 403 with no CORS headers. For `sam local`'s containers they listen on the Docker
+bridge's address instead, and take that address as Host too (a name a page could point there is refused).
 """
 
 from __future__ import annotations
@@ -295,14 +289,10 @@ def empty_outbox(key_file: Path) -> None:
 def function_environment(
     app: template.Application, key_file: Path, verbose: bool, lambda_endpoint: str | None = None
 ) -> tuple[dict[str, str], list[str]]:
-    """The variables every function gets locally, and a warning for each the functions disagree on.
-
-    The functions share this process, and the layer reads its settings once per process,
-    so they share one environment: the union of theirs, with local values for the table,
-    the keys, mail (an outbox file beside the key file), Lambda's Invoke API (this server's,
-    or with none, an address that answers nothing: no call leaves the machine), sessions
-    (checked on every request) and Powertools.
-    """
+    """The variables every function gets locally, and a warning for each the functions disagree on: they share
+    this process, so one environment, the union of theirs, with local values for the table, the keys, mail (the
+    outbox), Lambda's Invoke API (this run's, or an address that answers nothing), sessions (checked on every
+    request) and Powertools."""
     merged: dict[str, str] = {}
     warnings = []
     for function in app.functions.values():
@@ -330,15 +320,10 @@ def function_environment(
 
 
 class LambdaInvokeApi:
-    """Lambda's Invoke API for the template's functions, on the local server: how one function calls
-    another (the password reset hands its email to the mailer), as in AWS.
-
-    `POST /2015-03-31/functions/<name or ARN>/invocations` runs the function: with
-    `X-Amz-Invocation-Type: Event` in a thread of its own, answering 202 at once, else in the
-    request, answering its result. A request must be signed with the process's own credentials
-    (the functions', which are this run's own with the embedded DynamoDB), from this machine,
-    without an Origin: no web page can run a function.
-    """
+    """Lambda's Invoke API for the template's functions, as one function calls another in AWS (the reset request
+    hands its email to the mailer): `POST /2015-03-31/functions/<name or ARN>/invocations`, an `Event` invocation
+    in a thread of its own (202 at once), else in the request. Guarded as the embedded DynamoDB is, with the
+    functions' credentials (this run's key)."""
 
     PREFIX = "/2015-03-31/functions/"
     SUFFIX = "/invocations"
@@ -410,13 +395,8 @@ class InvokeApi(Protocol):
 
 @contextmanager
 def lambda_endpoint(api: InvokeApi, finish_seconds: float = 60.0, host: str = "127.0.0.1") -> Iterator[str]:
-    """`api` alone on a free port of `host`, an IP address: for `lambda-auth invoke` on loopback, so
-    that a function it runs can invoke another; for sam local's containers on the Docker bridge's
-    address (never on every address).
-
-    Yields the endpoint (AWS_ENDPOINT_URL_LAMBDA); on leaving, waits for the asynchronous
-    invocations it started, then stops.
-    """
+    """`api` alone on a free port of `host` (loopback for `lambda-auth invoke`, the Docker bridge's address for
+    sam local's containers): its URL, AWS_ENDPOINT_URL_LAMBDA. On leaving, waits for the invocations it started."""
     from .server import LocalServer
 
     server = LocalServer((host, 0), None, access_log=lambda line: None)  # the command prints its result alone

@@ -84,22 +84,13 @@ def devtools(args: argparse.Namespace, port: int, base_path: str, keys: JwksFile
     return tools, line
 
 
-def _banner(
-    app: template.Application,
-    base_url: str,
-    table: local_aws.LocalTable,
-    keys: JwksFile,
-    created: bool,
-    args: argparse.Namespace,
-    debug: str,
-) -> str:
+def _banner(app: template.Application, base_url: str, data: str, keys: str, debug: str, verbose: bool) -> str:
     api = app.api
+    proxies = sorted((m for m in api.methods if m.mock is None), key=lambda m: (m.resource_path, m.http_method))
     width = max(len(method.http_method) for method in api.methods)
     path_width = max(len(method.resource_path) for method in api.methods) + len(api.stage) + 1
     routes = []
-    for method in sorted(api.methods, key=lambda item: (item.resource_path, item.http_method)):
-        if method.mock is not None:
-            continue
+    for method in proxies:
         target = method.function or ""
         if method.authorizer:
             target += f", behind {method.authorizer} ({api.authorizers[method.authorizer].function})"
@@ -107,22 +98,19 @@ def _banner(
     mocked = sorted({method.resource_path for method in api.methods if method.mock is not None})
     if mocked:
         routes.append(f"{'OPTIONS':<{width}} on {', '.join(mocked)}: CORS preflight, as the template configures it")
-    logs = (
-        "at the template's level" if args.verbose else f"at {local_aws.QUIET_LOG_LEVEL} and above (--verbose for all)"
-    )
-    return "\n".join(
-        [
-            f"{PROGRAM}: the API of template.yaml, served locally (API Gateway REST emulated, functions in-process)",
-            f"  base URL  {base_url}   (stage {api.stage!r} first in every path, like the deployed ApiUrl;"
-            " the SDK's apiGroupBaseUrl)",
-            "  routes    " + "\n            ".join(routes),
-            f"  data      {table.describe()}",
-            f"  keys      {keys.path} ({'created now, with a fresh key' if created else 'existing'})",
-            f"  docs      {debug}",
-            f"  logs      one line per request; function logs {logs}",
-            f"Listening on {base_url} (Ctrl-C stops)",
-        ]
-    )
+    logs = "at the template's level" if verbose else f"at {local_aws.QUIET_LOG_LEVEL} and above (--verbose for all)"
+    lines = [
+        f"{PROGRAM}: the API of template.yaml, served locally (API Gateway REST emulated, functions in-process)",
+        f"  base URL  {base_url}   (stage {api.stage!r} first in every path, like the deployed ApiUrl;"
+        " the SDK's apiGroupBaseUrl)",
+        "  routes    " + "\n            ".join(routes),
+        f"  data      {data}",
+        f"  keys      {keys}",
+        f"  docs      {debug}",
+        f"  logs      one line per request; function logs {logs}",
+        f"Listening on {base_url} (Ctrl-C stops)",
+    ]
+    return "\n".join(lines)
 
 
 def _record_url(host: str, port: int) -> str:
@@ -153,7 +141,8 @@ def serve(args: argparse.Namespace) -> int:
             record = ServerRecord(url, os.getpid(), str(keys.path), table.endpoint_url, table.table_name, *run_key)
             record.write()
             try:
-                say(_banner(app, base_url, table, keys, created, args, debug))
+                key_line = f"{keys.path} ({'created now, with a fresh key' if created else 'existing'})"
+                say(_banner(app, base_url, table.describe(), key_line, debug, args.verbose))
                 server.serve_forever()
             except (KeyboardInterrupt, Stop):
                 say(f"{PROGRAM}: stopped")
