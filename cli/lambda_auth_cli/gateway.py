@@ -85,11 +85,17 @@ def _match(resource_path: str, path: str) -> tuple[tuple[bool, ...], dict[str, s
     """How specifically `resource_path` matches `path` (a parameter segment ranks after a literal one), and
     its parameters. Empty segments count: /auth/me/ is not /auth/me, as in API Gateway REST."""
     declared, actual = [[] if item == "/" else item[1:].split("/") for item in (resource_path, path)]
-    variables = [re.fullmatch(r"\{(\w+)\}", segment) for segment in declared]
-    pairs = list(zip(declared, variables, actual, strict=False))
-    if len(actual) != len(declared) or not all((v and a) or d == a for d, v, a in pairs):
+    if len(actual) != len(declared):
         return None
-    return tuple(bool(v and a) for _, v, a in pairs), {v[1]: a for _, v, a in pairs if v and a}
+    rank, parameters = [], {}
+    for segment, value in zip(declared, actual, strict=True):
+        variable = re.fullmatch(r"\{(\w+)\}", segment)
+        if variable and value:
+            parameters[variable[1]] = value
+        elif segment != value:
+            return None
+        rank.append(bool(variable and value))
+    return tuple(rank), parameters
 
 
 def _json_copy(value: Any) -> Any:
@@ -266,7 +272,7 @@ def _proxy_response(result: Any) -> Response | None:
     if not isinstance(result, dict) or not set(result) <= _PROXY_RESPONSE_KEYS:
         return None
     status = result.get("statusCode")
-    status = int(status) if isinstance(status, str) and status.isdigit() else status
+    status = int(status) if isinstance(status, str) and status.isascii() and status.isdigit() else status
     body, encoded = result.get("body"), result.get("isBase64Encoded", False)
     headers, multi = result.get("headers") or {}, result.get("multiValueHeaders") or {}
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
