@@ -55,10 +55,12 @@ def logout_command(args: argparse.Namespace) -> int:
         where = directory(args.stack, args.jwks)
         user = where.find(args.id if args.id is not None else args.email)
         live = live_sessions(user)[0]
-        if args.all and live:
-            sessions.end_all(user.id)  # a session begun while this runs too
-        # Else the newest: one that another logout ends meanwhile is skipped for the next newest.
-        ended = live if args.all else next(([session] for session in live if sessions.end(user.id, session.id)), [])
+        if args.all:
+            if live:
+                sessions.end_all(user.id)  # a session begun while this runs too
+            ended = live
+        else:  # the newest; one that another logout ends meanwhile is skipped for the next newest
+            ended = next(([session] for session in live if sessions.end(user.id, session.id)), [])
         whose = f"user {user.id} ({user.email})"
         if not ended:
             raise CliError(f"{whose} has no live sessions in {where.description}")
