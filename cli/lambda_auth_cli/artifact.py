@@ -120,7 +120,8 @@ class Artifact:
         """One cold start of `logical_id` answering `event`: the handler's answer, or Lambda's error object."""
         answer_file = workdir / f"answer-{secrets.token_hex(4)}.json"
         command = self.invoke_command(logical_id, event, answer_file)
-        subprocess.run(command, env=dict(env), stdout=subprocess.DEVNULL, check=True)  # noqa: S603 - the artifact's own interpreter; DEVNULL: the functions' logs
+        # The artifact's own interpreter and handlers; the functions' log lines are not wanted here.
+        subprocess.run(command, env=dict(env), stdout=subprocess.DEVNULL, check=True)  # noqa: S603
         try:
             return json.loads(answer_file.read_text())
         finally:

@@ -34,7 +34,13 @@ class DockerUnavailable(CliError):
 
 
 def docker(*arguments: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603, S607 - the docker CLI from PATH, fixed arguments
+    return subprocess.run(  # noqa: S603 - fixed arguments
+        ["docker", *arguments],  # noqa: S607 - the docker CLI from PATH
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def stop(process: subprocess.Popen[Any], seconds: float) -> None:
