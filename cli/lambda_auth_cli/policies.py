@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, Literal
 
 INVOKE_ACTION = "execute-api:Invoke"
 
@@ -37,7 +37,7 @@ def _covers(statement: dict[str, Any], key: str, value: str, ignore_case: bool =
     return any(_pattern(pattern, ignore_case).fullmatch(value) for pattern in patterns)
 
 
-def evaluate(policy_document: Any, arn: str) -> str | None:
+def evaluate(policy_document: Any, arn: str) -> Literal["Allow", "Deny"] | None:
     """The effect `policy_document` has on invoking `arn`: "Deny" when a Deny covers it, else "Allow" when an
     Allow does, else None (refused too); `PolicyError` if it is malformed."""
     if not isinstance(policy_document, dict):
@@ -46,7 +46,7 @@ def evaluate(policy_document: Any, arn: str) -> str | None:
     statements = [statements] if isinstance(statements, dict) else statements
     if not isinstance(statements, list) or not statements:
         raise PolicyError("policyDocument has no Statement")
-    effect = None
+    effect: Literal["Allow"] | None = None
     for statement in statements:
         if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
             raise PolicyError("a statement is not an object whose Effect is Allow or Deny")
