@@ -5,6 +5,7 @@ through the moto's SES, copied into the run's outbox. (tests/sam_local runs them
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import threading
 from collections.abc import Iterator
@@ -150,6 +151,19 @@ def test_the_layers_hand_over_reaches_start_lambda_through_the_forwarder_over_ht
         )
     assert answer.status == 202
     assert [(path, body) for path, _, body in start_lambda.received] == [(INVOKE_PATH, b'{"email": "ada@example.com"}')]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/2015-03-31/functions"), ("GET", "/docs"), ("GET", "/api/auth/me")]
+)
+def test_a_lambda_endpoint_answers_nothing_but_the_invoke_api(method: str, path: str) -> None:
+    forwarder = LambdaForwarder(9, local_aws.LocalCredentials.fresh(), "127.0.0.1")  # never reached
+    with local_aws.lambda_endpoint(forwarder) as endpoint:
+        connection = http.client.HTTPConnection(endpoint.removeprefix("http://"), timeout=5)
+        connection.request(method, path, body=b"{}" if method == "POST" else None)
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (404, b"")
+        connection.close()
 
 
 # The outbox
