@@ -34,18 +34,12 @@ from lambda_auth.aws import canonical_request, signature
 
 from . import template
 from .console import CliError
+from .template import DEFAULT_REGION
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 NO_ENDPOINT = "http://127.0.0.1:9"  # the discard port: nothing listens, so a call fails here and goes nowhere
 OUTBOX_NAME = "outbox.jsonl"
 QUIET_LOG_LEVEL = "WARNING"
-
-# moto accepts any credentials; these keep boto3 from looking for real ones.
-PLACEHOLDER_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_DEFAULT_REGION": template.DEFAULT_REGION,
-}
 
 
 def apply(environment: Mapping[str, str]) -> None:
@@ -72,7 +66,12 @@ def use_endpoint(
 ) -> None:
     """Point this process's AWS clients, and the layer's store, at a table on a local DynamoDB endpoint."""
     # DynamoDB Local takes any key: the environment's, else placeholders, so boto3 looks for no real ones.
-    variables = {name: value for name, value in PLACEHOLDER_CREDENTIALS.items() if not os.environ.get(name)}
+    placeholders = {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
+    }
+    variables = {name: value for name, value in placeholders.items() if not os.environ.get(name)}
     if credentials is not None:  # the embedded DynamoDB takes only its run's key
         os.environ.pop("AWS_SESSION_TOKEN", None)
         variables.update(

@@ -63,13 +63,9 @@ def devtools(args: argparse.Namespace, port: int, base_path: str, keys: JwksFile
     directory = UserDirectory(
         keys.key_set, settings.tokens().ttl_seconds, f"the local table {template.LOCAL_TABLE_NAME!r}"
     )
+    outbox = local_aws.outbox_path(keys.path)
     tools = DevTools(
-        base_path,
-        origin,
-        directory,
-        enabled,
-        loopback_only=not args.allow_remote_debug,
-        outbox_path=local_aws.outbox_path(keys.path),
+        base_path, origin, directory, enabled, loopback_only=not args.allow_remote_debug, outbox_path=outbox
     )
     if not enabled:
         return tools, (
