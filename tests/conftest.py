@@ -12,8 +12,10 @@ import copy
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,3 +121,21 @@ def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:12]}@example.com"
+
+
+def reset_code_in(text: str) -> str:
+    """The 8-digit password-reset code a mail's text carries."""
+    match = re.search(r"\b(\d{8})\b", text)
+    assert match, text
+    return match.group(1)
+
+
+def awaited_reset_code(mails: Callable[[], list[dict[str, str]]], email: str, timeout: float = 20.0) -> str:
+    """The code of the latest mail to `email` among `mails()`, polled until the mailer (run asynchronously) sent it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        to_email = [message for message in mails() if message["to"] == email]
+        if to_email:
+            return reset_code_in(to_email[-1]["text"])
+        time.sleep(0.05)
+    pytest.fail(f"no reset mail to {email} within {timeout} s")

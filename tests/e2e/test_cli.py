@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.conftest import ROOT, LocalStack
+from tests.conftest import ROOT, LocalStack, reset_code_in
 from tests.e2e.conftest import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -84,11 +85,17 @@ def test_every_command_has_help(arguments: list[str]) -> None:
     assert result.returncode == 0 and result.stdout.startswith("usage: lambda-auth")
 
 
-def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def held_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something listens on for the block."""
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
-        port = holder.getsockname()[1]
+        yield holder.getsockname()[1]
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with held_port() as port:
         result = lambda_auth("serve", "--port", str(port), "--jwks", str(tmp_path / "jwks.json"))
     line = assert_one_line_error(result, 1)
     assert f"port {port}" in line and "in use" in line
@@ -96,10 +103,7 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_sam_local_on_a_port_in_use_is_a_one_line_error_before_docker_starts(tmp_path: Path) -> None:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
+    with held_port() as port:
         result = lambda_auth("sam-local", "--port", str(port), "--state-dir", str(tmp_path / "state"))
     line = assert_one_line_error(result, 1)
     assert f"port {port}" in line and "in use" in line
@@ -175,9 +179,7 @@ def test_invoke_of_a_reset_request_runs_the_mailer_it_hands_the_email_to(tmp_pat
     }
     (mail,) = [json.loads(line) for line in (tmp_path / "outbox.jsonl").read_text().splitlines()]
     assert mail["to"] == email
-    match = re.search(r"\b(\d{8})\b", mail["text"])
-    assert match, mail
-    body = {"email": email, "code": match.group(1), "new_password": "a new engine 2"}
+    body = {"email": email, "code": reset_code_in(mail["text"]), "new_password": "a new engine 2"}
     confirmed = invoke("PasswordResetConfirmFunction", "password_reset_confirm", body)
     assert confirmed["statusCode"] == 200 and list(json.loads(str(confirmed["body"]))) == ["authToken"]
 

@@ -4,7 +4,6 @@ password reset by an emailed code, with the authorizer checking every token's se
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import awaited_reset_code
 from tests.e2e.conftest import GENEROUS_LIMITS, Reply, RunningServer, call, own_server
 
 PASSWORD = "correct horse battery staple 4"
@@ -53,17 +53,9 @@ def outbox(server: RunningServer) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-def reset_code(server: RunningServer, email: str, timeout: float = 20.0) -> str:
+def reset_code(server: RunningServer, email: str) -> str:
     """The code of the latest reset mail to `email`, once the mailer (run asynchronously) has sent it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        mails = [message for message in outbox(server) if message["to"] == email]
-        if mails:
-            match = re.search(r"\b(\d{8})\b", mails[-1]["text"])
-            assert match, mails[-1]
-            return match.group(1)
-        time.sleep(0.05)
-    pytest.fail(f"no reset mail to {email} within {timeout} s")
+    return awaited_reset_code(lambda: outbox(server), email)
 
 
 def mails_to(server: RunningServer, email: str) -> int:

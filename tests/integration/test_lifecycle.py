@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from lambda_auth import auth, keys, limits, passwords, reset_request, signin, tokens
 from lambda_auth.store import resets, sessions, table, users
-from tests.conftest import LocalStack, event, random_ip, unique_email
+from tests.conftest import LocalStack, awaited_reset_code, event, random_ip, unique_email
 from tests.integration.conftest import Api
 
 PASSWORD = "correct horse 42"
@@ -54,16 +53,11 @@ def confirm(api: Api, email: str, code: str, new_password: str = NEW_PASSWORD) -
 def mailed_code(email: str, timeout: float = 20.0) -> str:
     """The code of the latest mail to `email` in the session's outbox, once the mailer has run."""
     outbox = Path(os.environ["AUTH_MAIL_OUTBOX"])
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = outbox.read_text().splitlines() if outbox.exists() else []
-        mails = [json.loads(line) for line in lines if line and json.loads(line)["to"] == email]
-        if mails:
-            match = re.search(r"\b(\d{8})\b", mails[-1]["text"])
-            assert match, mails[-1]
-            return match.group(1)
-        time.sleep(0.05)
-    pytest.fail(f"no mail to {email} within {timeout} s")
+
+    def mails() -> list[dict[str, str]]:
+        return [json.loads(line) for line in outbox.read_text().splitlines() if line] if outbox.exists() else []
+
+    return awaited_reset_code(mails, email, timeout)
 
 
 def test_a_reset_request_hands_over_to_the_mailer_which_stores_only_a_hash_of_the_code(

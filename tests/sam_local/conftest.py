@@ -10,7 +10,6 @@ skipped, with the reason, only where Docker cannot run at all.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from lambda_auth_cli import docker_engine, sam_local
+from tests.conftest import reset_code_in
 from tests.e2e.conftest import ROOT, Output, call, cli_environment, spawn
 
 # The first run on a machine builds the invoke image (debootstrap) before sam local starts.
@@ -91,9 +91,8 @@ class SamLocal:
             time.sleep(0.2)
         codes = []
         for message in messages:
-            match = re.search(r"\b(\d{8})\b", message["text"])
-            assert match and message["subject"] == "Your password reset code", message["subject"]
-            codes.append(match.group(1))
+            assert message["subject"] == "Your password reset code", message["subject"]
+            codes.append(reset_code_in(message["text"]))
         self.secrets.extend(codes)
         return codes
 
