@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from . import policies, template
-from .lambda_runtime import FunctionError, LocalFunction
+from .lambda_runtime import FunctionError, Invocable
 from .template import DEFAULT_REGION, LOCAL_ACCOUNT_ID, LOCAL_API_ID
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | No
 
 
 class Gateway:
-    def __init__(self, api: template.Api, functions: Mapping[str, LocalFunction], region: str = DEFAULT_REGION):
+    def __init__(self, api: template.Api, functions: Mapping[str, Invocable], region: str = DEFAULT_REGION):
         self.api = api
         self.functions = functions
         self.region = region

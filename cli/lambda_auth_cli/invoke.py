@@ -12,8 +12,9 @@ from typing import Any
 from . import local_aws, template
 from .console import CliError, say
 from .jwks_file import JwksFile
-from .lambda_runtime import FunctionError, LocalFunction
-from .serve import start_functions
+from .lambda_runtime import FunctionError
+from .roles import Roles
+from .serve import start_functions, stop_functions
 
 
 def _event(args: argparse.Namespace) -> object:
@@ -32,25 +33,28 @@ def invoke(args: argparse.Namespace) -> int:
         names = ", ".join(sorted(app.functions))
         raise CliError(f"no function {args.function!r} in template.yaml; its functions: {names}", exit_code=2)
     event = _event(args)
-    functions = LocalFunction.all_of(app)  # each loads when first invoked
-    function = functions[args.function]
+    roles = Roles(app)
     keys = JwksFile(args.jwks)
     keys.ensure()
     output = sys.stdout
-    lambda_api = local_aws.LambdaInvokeApi(functions)
-    with local_aws.local_table(), local_aws.lambda_endpoint(lambda_api) as endpoint:
-        request_id = f"local-{int(time.time() * 1000)}"
-        # The function's logs go to stderr, so that stdout holds only its result.
-        with redirect_stdout(sys.stderr):
-            start_functions(app, keys, {args.function: function}, args.verbose, endpoint)
-            try:
-                result: Any = function.invoke(event, request_id)
-            except FunctionError as error:
-                say(json.dumps(error.payload(request_id), indent=2, ensure_ascii=False), output)
-                raise CliError(f"{args.function} raised {error.error_type}: {error.error_message}") from None
-        try:
-            text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise CliError(f"{args.function} returned a value Lambda cannot send as JSON: {error}") from None
-        say(text, output)
+    lambda_api = local_aws.LambdaInvokeApi({}, roles, app.region)
+    functions = {}
+    try:
+        with local_aws.local_table(roles), local_aws.lambda_endpoint(lambda_api) as endpoint:
+            request_id = f"local-{int(time.time() * 1000)}"
+            # The functions' logs go to stderr, so that stdout holds only the result. Only this one starts now;
+            # another (the mailer a reset hands over to) starts when it is invoked.
+            with redirect_stdout(sys.stderr):
+                functions = start_functions(app, keys, roles, args.verbose, endpoint, [args.function], True)
+                lambda_api.functions = functions
+                try:
+                    result: Any = functions[args.function].invoke(event, request_id)
+                except FunctionError as error:
+                    say(json.dumps(error.payload(request_id), indent=2, ensure_ascii=False), output)
+                    raise CliError(f"{args.function} raised {error.error_type}: {error.error_message}") from None
+                except ValueError as error:
+                    raise CliError(f"{args.function} returned a value Lambda cannot send as JSON: {error}") from None
+            say(json.dumps(result, indent=2, ensure_ascii=False), output)
+    finally:
+        stop_functions(functions)
     return 0

@@ -1,23 +1,34 @@
-"""Lambda functions run in-process, kept apart as Lambda keeps them (each in a process of its own there).
+"""Lambda functions run locally: as Lambda runs them, in processes of their own (`FunctionInstances`, what the
+local server and `invoke` use), or in this process (`LocalFunction`, what the integration tests call).
 
-Each handler module is imported under a name of its own, its folder first on the path only while it loads, and
-every module that folder provides is kept out of the shared module table: two functions may both have an `app.py`
-(or a `helpers.py`) without one seeing the other's.
+A function's instances are processes started with the spawn method, so each is a real cold start, with its own
+environment (its role's credentials among it), its own settings and caches, one invocation at a time; when every
+instance is busy another starts, up to a small cap, as Lambda scales a function out.
+
+In this process, each handler module is imported under a name of its own, its folder first on the path only while
+it loads, and every module that folder provides is kept out of the shared module table: two functions may both
+have an `app.py` (or a `helpers.py`) without one seeing the other's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
+import multiprocessing
+import os
 import re
+import signal
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from . import template
 
@@ -149,3 +160,209 @@ class LocalFunction:
                 summary = traceback.extract_tb(error.__traceback__)[1:]  # from the handler down
                 trace = tuple(entry.rstrip("\n") for entry in traceback.format_list(summary))
                 raise FunctionError(str(error), type(error).__name__, trace) from error
+
+
+class Invocable(Protocol):
+    """What the gateway and the Invoke API call: a function, in this process or in instances of its own."""
+
+    def invoke(self, event: Any, request_id: str | None = None) -> Any: ...
+
+
+MAX_INSTANCES = 4  # per function: enough for a same-route race to show, few enough for a shared laptop
+STOP_SECONDS = 5.0
+
+
+class FunctionInstances:
+    """One function of the template as Lambda runs it: instances in processes of their own, each started with
+    `environment` (the variables the process has, plus these), one invocation at a time each. An invocation takes
+    an idle instance, else starts one (its cold start) while fewer than `max_instances` run, else waits for one."""
+
+    def __init__(
+        self,
+        function: template.Function,
+        environment: Mapping[str, str],
+        max_instances: int = MAX_INSTANCES,
+        logs_to_stderr: bool = False,
+    ):
+        self.function = function
+        self.environment = dict(environment)
+        self.max_instances = max_instances
+        self.logs_to_stderr = logs_to_stderr  # the functions' output (their logs) on stderr instead of stdout
+        self._changed = threading.Condition()
+        self._idle: list[_Instance] = []
+        self._live: list[_Instance] = []  # started, idle or busy
+        self._starting = 0
+        self._first: _Instance | None = None  # launched by `launch`, not yet ready
+        self._closed = False
+
+    @property
+    def instances(self) -> int:
+        """How many instances run (idle or busy)."""
+        with self._changed:
+            return len(self._live)
+
+    def launch(self) -> None:
+        """Start the first instance's process, without waiting for its cold start (`start` waits)."""
+        with self._changed:
+            if self._first is None and not self._live and not self._starting:
+                self._starting += 1
+                self._first = _Instance(self)
+
+    def start(self) -> None:
+        """Have one instance ready now (its cold start done); `FunctionLoadError` if it cannot start."""
+        self.launch()
+        with self._changed:
+            first, self._first = self._first, None
+        if first is not None:
+            self._ready(first, idle=True)
+
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
+        instance = self._acquire()
+        try:
+            return instance.invoke(event, request_id or str(uuid.uuid4()))
+        finally:
+            with self._changed:
+                if instance.process.is_alive() and not self._closed:
+                    self._idle.append(instance)
+                else:
+                    self._live.remove(instance)
+                    instance.stop()
+                self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop every instance (each ends its invocation first, for up to STOP_SECONDS)."""
+        with self._changed:
+            self._closed = True
+            instances, self._live, self._idle = list(self._live), [], []
+            if self._first is not None:
+                instances.append(self._first)
+            self._changed.notify_all()
+        for instance in instances:
+            instance.stop()
+
+    def _acquire(self) -> _Instance:
+        """An idle instance, else a new one (the first, if `launch` started it), else the next to be free."""
+        instance: _Instance | None = None
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise FunctionError("the local server is stopping", "Runtime.Stopped", ())
+                if self._idle:
+                    return self._idle.pop()
+                if self._first is not None:
+                    instance, self._first = self._first, None
+                    break
+                if len(self._live) + self._starting < self.max_instances:
+                    self._starting += 1
+                    break
+                self._changed.wait()
+        try:
+            instance = instance or _Instance(self)
+        except BaseException:
+            with self._changed:
+                self._starting -= 1
+                self._changed.notify_all()
+            raise
+        try:
+            self._ready(instance, idle=False)
+        except FunctionLoadError as error:
+            raise FunctionError(str(error), "Runtime.ImportModuleError", ()) from None
+        return instance
+
+    def _ready(self, instance: _Instance, idle: bool) -> None:
+        """Wait for `instance`'s cold start, then count it as live (and idle, or taken by the caller)."""
+        try:
+            instance.ready()
+        except BaseException:
+            instance.stop()
+            raise
+        else:
+            with self._changed:
+                self._live.append(instance)
+                if idle:
+                    self._idle.append(instance)
+        finally:
+            with self._changed:
+                self._starting -= 1
+                self._changed.notify_all()
+
+
+class _Instance:
+    """One instance: a spawned process running `_serve`, and the pipe it answers on."""
+
+    def __init__(self, owner: FunctionInstances):
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(
+            target=_serve,
+            args=(owner.function, owner.environment, owner.logs_to_stderr, child),
+            name=f"lambda-{owner.function.logical_id}",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+
+    def ready(self) -> None:
+        """Wait for the cold start; `FunctionLoadError` with the instance's reason if it failed."""
+        try:
+            kind, detail = self.connection.recv()
+        except (EOFError, OSError):
+            raise FunctionLoadError(f"its process exited during its cold start ({self.process.exitcode})") from None
+        if kind != "ready":
+            raise FunctionLoadError(str(detail))
+
+    def invoke(self, event: Any, request_id: str) -> Any:
+        try:
+            self.connection.send((event, request_id))
+            kind, detail = self.connection.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            self.process.join(STOP_SECONDS)
+            raise FunctionError(
+                f"the function's process exited ({self.process.exitcode})", "Runtime.ExitError", ()
+            ) from None
+        if kind == "error":
+            raise FunctionError(*detail)
+        if kind == "not-json":
+            raise ValueError(detail)  # what Lambda's runtime cannot send back (Runtime.MarshalError)
+        return json.loads(detail)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):  # a process already gone
+            self.connection.send(None)
+        self.process.join(STOP_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+
+
+def _serve(function: template.Function, environment: dict[str, str], logs_to_stderr: bool, parent: Connection) -> None:
+    """An instance's process: its environment, its cold start, then one invocation at a time until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops its instances
+    if logs_to_stderr:
+        sys.stdout = sys.stderr
+    os.environ.update(environment)
+    local = LocalFunction(function)
+    try:
+        local.load()
+    except BaseException as error:  # an import error of any kind is the instance's failure to start
+        parent.send(("failed", f"{type(error).__name__}: {error}"))
+        return
+    parent.send(("ready", None))
+    while True:
+        try:
+            message = parent.recv()
+        except (EOFError, OSError):
+            return  # the server is gone
+        if message is None:
+            return
+        event, request_id = message
+        try:
+            result = local.invoke(event, request_id)
+        except FunctionError as error:
+            parent.send(("error", (error.error_message, error.error_type, error.stack_trace)))
+            continue
+        try:
+            parent.send(("result", json.dumps(result, allow_nan=False)))
+        except (TypeError, ValueError) as error:
+            parent.send(("not-json", str(error)))

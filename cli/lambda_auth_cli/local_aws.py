@@ -3,9 +3,10 @@ functions' environment (`apply` is the one place this program sets what the laye
 
 The embedded DynamoDB (moto's server) and the Invoke API listen on loopback, where any web page the developer
 has open could reach them. So they answer only requests signed with this run's random key (kept in the
-server's owner-only record), sent to a loopback Host, without an Origin: a page's fetch carries an Origin,
-cannot sign, and gets a 403 with no CORS headers. For `sam local`'s containers they listen on the Docker
-bridge's address instead, and take that address as Host too (a name a page could point there is refused).
+server's owner-only record) or a key of a function's role (`roles`), sent to a loopback Host, without an Origin:
+a page's fetch carries an Origin, cannot sign, and gets a 403 with no CORS headers. A role's key may do what its
+role grants, and nothing else (AccessDeniedException, as in AWS). For `sam local`'s containers they listen on the
+Docker bridge's address instead, and take that address as Host too (a name a page could point there is refused).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from urllib.parse import unquote, urlsplit
 from lambda_auth import settings
 from lambda_auth.aws import canonical_request, signature
 
-from . import template
+from . import iam, template
 from .console import CliError
-from .template import DEFAULT_REGION
+from .template import DEFAULT_REGION, LOCAL_ACCOUNT_ID
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 NO_ENDPOINT = "http://127.0.0.1:9"  # the discard port: nothing listens, so a call fails here and goes nowhere
@@ -93,8 +94,40 @@ _AUTHORIZATION = re.compile(
 )
 
 
+class Access(Protocol):
+    """The keys of the functions' roles, besides the run's own, and what each may do (`roles.Roles`)."""
+
+    def credentials(self, access_key_id: str) -> LocalCredentials | None: ...
+
+    def denial(self, access_key_id: str, requests: list[iam.Request]) -> str | None: ...
+
+
+def _signer(header: Callable[[str], str | None], own: LocalCredentials, access: Access | None) -> LocalCredentials:
+    """The credentials whose key signed the request, by the key its Authorization names: a role's, else `own`."""
+    match = _AUTHORIZATION.fullmatch(header("Authorization") or "")
+    found = access.credentials(match["key"]) if access is not None and match is not None else None
+    return found or own
+
+
+def _requests(header: Callable[[str], str | None], body: bytes, partition_key: str) -> list[iam.Request]:
+    """What IAM authorizes for a signed request to moto: a DynamoDB call item by item; another service's by its
+    operation's name alone (on any resource, which a grant on a named resource does not cover)."""
+    match = _AUTHORIZATION.fullmatch(header("Authorization") or "")
+    scope: str = match["scope"] if match else ""
+    _, region, service, *_ = [*scope.split("/"), "", "", ""]
+    operation = (header("X-Amz-Target") or "").rpartition(".")[2]
+    if service != "dynamodb":
+        return [iam.Request(f"{service}:{operation}", "*")]
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        document = {}
+    return iam.dynamodb_requests(operation, document, region, LOCAL_ACCOUNT_ID, partition_key)
+
+
 class _GuardedMoto:
-    """moto's server, answering only this run's signed requests from this machine, one at a time.
+    """moto's server, answering only signed requests from this machine, one at a time: the run's own key may do
+    anything, a role's key what its role grants.
 
     DynamoDB applies each request atomically (a conditional update, an ADD, a transaction);
     moto's backend takes no locks, so concurrent requests could interleave inside one: the
@@ -102,12 +135,19 @@ class _GuardedMoto:
     """
 
     def __init__(
-        self, app: Any, credentials: LocalCredentials, address: str, after_request: Callable[[], None] | None = None
+        self,
+        app: Any,
+        credentials: LocalCredentials,
+        address: str,
+        after_request: Callable[[], None] | None = None,
+        access: Access | None = None,
     ):
         self._app = app
         self._credentials = credentials
         self._address = address  # the address it listens on, which its clients may name as Host
         self._after_request = after_request
+        self._access = access
+        self._partition_key = _partition_key() if access is not None else ""
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -116,6 +156,11 @@ class _GuardedMoto:
         if refusal is not None:
             start_response("403 Forbidden", [("Content-Type", "application/x-amz-json-1.0")])
             return [json.dumps({"__type": "UnrecognizedClientException", "message": refusal}).encode()]
+        denial = self._denial(environ, body)
+        if denial is not None:  # as DynamoDB answers a call its caller's policies do not allow
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+            error = {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": denial}
+            return [json.dumps(error).encode()]
         environ["wsgi.input"] = io.BytesIO(body)
         with self._lock:
             answer = list(self._app(environ, start_response))
@@ -124,16 +169,34 @@ class _GuardedMoto:
             return answer
 
     def _refusal(self, environ: dict[str, Any], body: bytes) -> str | None:
-        def header(name: str) -> str | None:  # in a WSGI environ, Content-Type and -Length have no HTTP_ prefix
-            key = name.upper().replace("-", "_")
-            value = environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}")
-            return None if value is None else str(value)
-
+        header = _environ_header(environ)
         query = environ.get("QUERY_STRING")
         url = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
-        return refusal(
-            "the embedded DynamoDB", environ["REQUEST_METHOD"], url, header, body, self._credentials, self._address
-        )
+        credentials = _signer(header, self._credentials, self._access)
+        method = environ["REQUEST_METHOD"]
+        return refusal("the embedded DynamoDB", method, url, header, body, credentials, self._address)
+
+    def _denial(self, environ: dict[str, Any], body: bytes) -> str | None:
+        if self._access is None:
+            return None
+        header = _environ_header(environ)
+        key = _signer(header, self._credentials, self._access).access_key_id
+        return self._access.denial(key, _requests(header, body, self._partition_key))
+
+
+def _environ_header(environ: dict[str, Any]) -> Callable[[str], str | None]:
+    def header(name: str) -> str | None:  # in a WSGI environ, Content-Type and -Length have no HTTP_ prefix
+        key = name.upper().replace("-", "_")
+        value = environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}")
+        return None if value is None else str(value)
+
+    return header
+
+
+def _partition_key() -> str:
+    """The users table's partition key attribute, as template.yaml declares it."""
+    schema = template.table_definition()["KeySchema"]
+    return str(next(key["AttributeName"] for key in schema if key["KeyType"] == "HASH"))
 
 
 def refusal(
@@ -178,10 +241,10 @@ class EmbeddedDynamoDB:
 
 @contextmanager
 def embedded_dynamodb(
-    host: str = "127.0.0.1", after_request: Callable[[], None] | None = None
+    host: str = "127.0.0.1", after_request: Callable[[], None] | None = None, access: Access | None = None
 ) -> Iterator[EmbeddedDynamoDB]:
     """Run moto's server (DynamoDB and Secrets Manager among its services) on a free port of `host`,
-    an IP address, with fresh credentials.
+    an IP address, with fresh credentials (and the keys of `access`'s roles, each held to its role).
 
     Data lives in memory. `after_request`, if given, is called after each request moto answered,
     while no other request runs: it sees moto's state as that request left it.
@@ -192,7 +255,7 @@ def embedded_dynamodb(
     # moto serves through werkzeug, whose request log would fill the console with its calls.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     credentials = LocalCredentials.fresh()
-    app = _GuardedMoto(DomainDispatcherApplication(create_backend_app), credentials, host, after_request)
+    app = _GuardedMoto(DomainDispatcherApplication(create_backend_app), credentials, host, after_request, access)
     server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="embedded-dynamodb", daemon=True)
     thread.start()
@@ -255,14 +318,15 @@ def _check_reachable(endpoint_url: str) -> None:
 
 
 @contextmanager
-def local_table() -> Iterator[LocalTable]:
-    """The endpoint in AWS_ENDPOINT_URL_DYNAMODB if set, else an embedded DynamoDB; the table made ready."""
+def local_table(access: Access | None = None) -> Iterator[LocalTable]:
+    """The endpoint in AWS_ENDPOINT_URL_DYNAMODB if set, else an embedded DynamoDB (holding the keys of `access`'s
+    roles to their roles); the table made ready."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     external = os.environ.get(ENDPOINT_VARIABLE, "").strip()
     if external:
         _check_reachable(external)
-    with nullcontext(None) if external else embedded_dynamodb() as embedded:
+    with nullcontext(None) if external else embedded_dynamodb(access=access) as embedded:
         endpoint_url, credentials = (embedded.endpoint_url, embedded.credentials) if embedded else (external, None)
         name = template.LOCAL_TABLE_NAME
         use_endpoint(endpoint_url, name, credentials)
@@ -285,50 +349,52 @@ def empty_outbox(key_file: Path) -> None:
     path.chmod(0o600)
 
 
-def function_environment(
+def function_environments(
     app: template.Application, key_file: Path, verbose: bool, lambda_endpoint: str | None = None
-) -> tuple[dict[str, str], list[str]]:
-    """The variables every function gets locally, and a warning for each the functions disagree on: they share
-    this process, so one environment, the union of theirs, with local values for the table, the keys, mail (the
-    outbox), Lambda's Invoke API (this run's, or an address that answers nothing), sessions (checked on every
-    request) and Powertools."""
-    merged: dict[str, str] = {}
-    warnings = []
-    for function in app.functions.values():
-        for name, value in function.environment.items():
-            if not value:  # unset, to the functions (as the AWS endpoints are): this process's own value stays
-                continue
-            if name in merged and merged[name] != value:
-                warnings.append(f"functions disagree on {name}; locally all of them use {merged[name]!r}")
-            merged.setdefault(name, value)
-    merged.pop("AUTH_JWKS_SECRET_ARN", None)
-    merged.update(
-        {
-            "AUTH_TABLE_NAME": template.LOCAL_TABLE_NAME,
-            "AUTH_JWKS_FILE": str(key_file),
-            "AUTH_MAIL_OUTBOX": str(outbox_path(key_file)),
-            "AUTH_SESSION_CHECK_SECONDS": "0",
-            "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint or NO_ENDPOINT,
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "AWS_REGION": app.region,
-        }
-    )
+) -> dict[str, dict[str, str]]:
+    """The variables each function gets locally, by logical id: its own, as the template sets them (an empty one is
+    unset to the functions, as the AWS endpoints are: the process's own value stays), with local values for the
+    table, the keys, mail (the outbox), Lambda's Invoke API (this run's, or an address that answers nothing),
+    sessions (checked on every request) and Powertools. (Its role's credentials are added where it starts.)"""
+    local = {
+        "AUTH_TABLE_NAME": template.LOCAL_TABLE_NAME,
+        "AUTH_JWKS_FILE": str(key_file),
+        "AUTH_MAIL_OUTBOX": str(outbox_path(key_file)),
+        "AUTH_SESSION_CHECK_SECONDS": "0",
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint or NO_ENDPOINT,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "AWS_REGION": app.region,
+    }
     if not verbose:
-        merged["POWERTOOLS_LOG_LEVEL"] = QUIET_LOG_LEVEL
-    return merged, warnings
+        local["POWERTOOLS_LOG_LEVEL"] = QUIET_LOG_LEVEL
+    return {
+        name: {key: value for key, value in function.environment.items() if value and key != "AUTH_JWKS_SECRET_ARN"}
+        | local
+        for name, function in app.functions.items()
+    }
+
+
+def shared(environments: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The variables every one of `environments` sets to one value: what the server sets for its own use of the
+    layer (Run & Debug's tokens last as long as the functions' do)."""
+    first, *others = list(environments.values()) or [{}]
+    return {key: value for key, value in first.items() if all(other.get(key) == value for other in others)}
 
 
 class LambdaInvokeApi:
     """Lambda's Invoke API for the template's functions, as one function calls another in AWS (the reset request
     hands its email to the mailer): `POST /2015-03-31/functions/<name or ARN>/invocations`, an `Event` invocation
-    in a thread of its own (202 at once), else in the request. Guarded as the embedded DynamoDB is, with the
-    functions' credentials (this run's key)."""
+    in a thread of its own (202 at once), else in the request. Guarded as the embedded DynamoDB is: signed with
+    this process's key (full access), or a role's key of `access`, whose role must grant lambda:InvokeFunction on
+    the function."""
 
     PREFIX = "/2015-03-31/functions/"
     SUFFIX = "/invocations"
 
-    def __init__(self, functions: Mapping[str, Any]):
+    def __init__(self, functions: Mapping[str, Any], access: Access | None = None, region: str = DEFAULT_REGION):
         self.functions = functions  # by logical id: objects with invoke(event, request_id)
+        self.access = access
+        self.region = region
         self._running: list[threading.Thread] = []
 
     @classmethod
@@ -344,12 +410,22 @@ class LambdaInvokeApi:
         configured = settings.aws()
         if not configured.access_key_id or not configured.secret_access_key:
             return answer(403, {"Type": "User", "message": "no credentials to check the request's signature"})
-        credentials = LocalCredentials(configured.access_key_id, configured.secret_access_key)
+        own = LocalCredentials(configured.access_key_id, configured.secret_access_key)
+        credentials = _signer(request.header, own, self.access)
         url = request.path + (f"?{request.query}" if request.query else "")
         reason = refusal("the local Lambda", request.method, url, request.header, request.body, credentials)
         if reason is not None:
             return answer(403, {"Type": "User", "message": reason})
-        name = unquote(request.path[len(self.PREFIX) : -len(self.SUFFIX)]).rpartition(":")[2]
+        named = unquote(request.path[len(self.PREFIX) : -len(self.SUFFIX)])
+        name = named.rpartition(":")[2]
+        if self.access is not None:
+            arn = f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{name}"
+            arn = named if named.startswith("arn:") else arn
+            denial = self.access.denial(credentials.access_key_id, [iam.Request("lambda:InvokeFunction", arn)])
+            if denial is not None:  # as Lambda answers a caller its policies do not allow
+                response = answer(403, {"Type": "User", "Message": denial})
+                response.headers.append(("x-amzn-ErrorType", "AccessDeniedException"))
+                return response
         function = self.functions.get(name)
         if function is None:
             return answer(404, {"Type": "User", "message": f"Function not found: {name}"})

@@ -7,9 +7,9 @@ NotResource are not read here: a policy with them is refused as API Gateway refu
 
 from __future__ import annotations
 
-import functools
-import re
 from typing import Any, Literal
+
+from .iam import wildcard
 
 INVOKE_ACTION = "execute-api:Invoke"
 
@@ -23,18 +23,12 @@ def method_arn(region: str, account: str, api_id: str, stage: str, method: str, 
     return f"arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/{method}/{path.lstrip('/')}"
 
 
-@functools.lru_cache(maxsize=256)
-def _pattern(wildcard: str, ignore_case: bool) -> re.Pattern[str]:
-    expression = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in wildcard)
-    return re.compile(expression, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-
 def _covers(statement: dict[str, Any], key: str, value: str, ignore_case: bool = False) -> bool:
     patterns = statement.get(key)
     patterns = [patterns] if isinstance(patterns, str) else patterns
     if not isinstance(patterns, list) or not patterns or not all(isinstance(item, str) for item in patterns):
         raise PolicyError(f"a statement's {key} is not a string or a list of strings")
-    return any(_pattern(pattern, ignore_case).fullmatch(value) for pattern in patterns)
+    return any(wildcard(pattern, ignore_case).fullmatch(value) for pattern in patterns)
 
 
 def evaluate(policy_document: Any, arn: str) -> Literal["Allow", "Deny"] | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import os
+from collections.abc import Collection
 
 from lambda_auth import settings
 
@@ -15,28 +15,46 @@ from .console import PROGRAM, CliError, Stop, say
 from .devtools import DevTools, swagger_ui_dir
 from .gateway import Gateway
 from .jwks_file import JwksFile
-from .lambda_runtime import LocalFunction
+from .lambda_runtime import FunctionInstances, FunctionLoadError
 from .local_aws import is_loopback
+from .roles import Roles
 from .server import LocalServer
 
 
 def start_functions(
     app: template.Application,
     keys: JwksFile,
-    functions: dict[str, LocalFunction],
+    roles: Roles,
     verbose: bool,
     lambda_endpoint: str | None = None,
-) -> None:
-    """The functions' environment set, then each function's cold start, now: an import error stops the command."""
-    environment, warnings = local_aws.function_environment(app, keys.path, verbose, lambda_endpoint)
-    for warning in warnings:
-        logging.getLogger("lambda_auth_cli").warning(warning)
-    local_aws.apply(environment)
-    for name, function in functions.items():
+    started: Collection[str] | None = None,
+    logs_to_stderr: bool = False,
+) -> dict[str, FunctionInstances]:
+    """Every function's instances, each with its own environment and its role's key; the first instance of each
+    function in `started` (all by default) started now, so that an import error stops the command at once.
+    This process keeps the variables the functions share, for its own use of the layer."""
+    environments = local_aws.function_environments(app, keys.path, verbose, lambda_endpoint)
+    local_aws.apply(local_aws.shared(environments))
+    functions = {}
+    for name, function in app.functions.items():
+        key = roles.by_function[name].credentials
+        own = {"AWS_ACCESS_KEY_ID": key.access_key_id, "AWS_SECRET_ACCESS_KEY": key.secret_access_key}
+        functions[name] = FunctionInstances(function, environments[name] | own, logs_to_stderr=logs_to_stderr)
+    names = list(app.functions if started is None else started)
+    for name in names:  # every cold start at once, then each awaited
+        functions[name].launch()
+    for name in names:
         try:
-            function.load()
-        except Exception as error:
-            raise CliError(f"{name} cannot start: {type(error).__name__}: {error}") from None
+            functions[name].start()
+        except FunctionLoadError as error:
+            stop_functions(functions)
+            raise CliError(f"{name} cannot start: {error}") from None
+    return functions
+
+
+def stop_functions(functions: dict[str, FunctionInstances]) -> None:
+    for function in functions.values():
+        function.close()
 
 
 def _bind(host: str, port: int, gateway: Gateway) -> LocalServer:
@@ -96,7 +114,8 @@ def _banner(app: template.Application, base_url: str, data: str, keys: str, debu
         routes.append(f"{'OPTIONS':<{width}} on {', '.join(mocked)}: CORS preflight, as the template configures it")
     logs = "at the template's level" if verbose else f"at {local_aws.QUIET_LOG_LEVEL} and above (--verbose for all)"
     lines = [
-        f"{PROGRAM}: the API of template.yaml, served locally (API Gateway REST emulated, functions in-process)",
+        f"{PROGRAM}: the API of template.yaml, served locally (API Gateway REST emulated, each function in"
+        " processes of its own, under its template role)",
         f"  base URL  {base_url}   (stage {api.stage!r} first in every path, like the deployed ApiUrl;"
         " the SDK's apiGroupBaseUrl)",
         "  routes    " + "\n            ".join(routes),
@@ -118,16 +137,18 @@ def _record_url(host: str, port: int) -> str:
 def serve(args: argparse.Namespace) -> int:
     """Serve the template's API until Ctrl-C or SIGTERM."""
     app = template.application(overrides=dict(args.parameter_overrides))
-    functions = LocalFunction.all_of(app)
-    gateway = Gateway(app.api, functions, region=app.region)
+    roles = Roles(app)
+    gateway = Gateway(app.api, {}, region=app.region)
     server = _bind(args.host, args.port, gateway)  # a port in use fails first
+    functions: dict[str, FunctionInstances] = {}
     try:
         keys = JwksFile(args.jwks)
         created = keys.ensure()
-        with local_aws.local_table() as table:
+        with local_aws.local_table(roles) as table:
             local_aws.empty_outbox(keys.path)  # this run's mail only
-            start_functions(app, keys, functions, args.verbose, _record_url(args.host, server.port))
-            server.lambda_api = local_aws.LambdaInvokeApi(functions)
+            functions = start_functions(app, keys, roles, args.verbose, _record_url(args.host, server.port))
+            gateway.functions = functions
+            server.lambda_api = local_aws.LambdaInvokeApi(functions, roles, app.region)
             server.devtools, debug = devtools(args, server.port, gateway.base_path, keys)
             base_url = _url(args.host, server.port, gateway.base_path)
             # While it runs, `lambda-auth users` and `token` find its table from this record beside its key file.
@@ -145,5 +166,6 @@ def serve(args: argparse.Namespace) -> int:
             finally:
                 record.remove()
     finally:
+        stop_functions(functions)
         server.server_close()
     return 0

@@ -103,6 +103,8 @@ class Function:
     environment: dict[str, str]
     layer_dirs: tuple[Path, ...]  # each on the path as Lambda puts /opt/python
     timeout_seconds: int
+    role: str = ""  # its execution role, by logical id
+    policies: tuple[dict[str, Any], ...] = ()  # the role's inline policy documents, resolved
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def application(path: Path = TEMPLATE_PATH, overrides: Mapping[str, str] | None 
             if (low is not None and number < float(low)) or (high is not None and number > float(high)):
                 raise TemplateError(f"parameter {name} is from {low} to {high}, not {value}")
         parameters[name] = value
-    resolver = _Resolver(resources, parameters)
+    resolver = _Resolver(resources, parameters, translated.get("Conditions") or {})
     root = path.resolve().parent
     functions = {
         name: _function(name, resource, resolver, root)
@@ -204,16 +206,23 @@ def application(path: Path = TEMPLATE_PATH, overrides: Mapping[str, str] | None 
     return Application(_api(*apis[0], resolver), functions, resolver.region)
 
 
-class _Resolver:
-    """Ref, Fn::Sub and Fn::GetAtt resolved to local values; other intrinsics are refused."""
+_NO_VALUE = object()  # AWS::NoValue: the item or property it stands for is left out
 
-    def __init__(self, resources: dict[str, Any], parameters: dict[str, str]):
+
+class _Resolver:
+    """Ref, Fn::Sub, Fn::GetAtt and Fn::If (on the template's conditions) resolved to local values; other
+    intrinsics are refused."""
+
+    def __init__(self, resources: dict[str, Any], parameters: dict[str, str], conditions: dict[str, Any]):
         self.resources = resources
+        self.conditions = conditions
         self.region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         pseudo = {"AWS::Region": self.region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::StackName": LOCAL_STACK_NAME}
         self.names = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", **pseudo, **parameters}
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return _NO_VALUE
         if name in self.names:
             return self.names[name]
         if name not in self.resources:
@@ -223,18 +232,41 @@ class _Resolver:
     def arn(self, name: str) -> str:
         if name not in self.resources:
             raise TemplateError(f"Fn::GetAtt on unknown resource {name!r}")
-        service = self.resources[name].get("Type", "AWS::Local::").split("::")[1].lower()
-        return f"arn:aws:{service}:{self.region}:{LOCAL_ACCOUNT_ID}:{name}"
+        kind = self.resources[name].get("Type", "AWS::Local::")
+        if kind == "AWS::DynamoDB::Table":  # the table's ARN as DynamoDB's requests are authorized against it
+            return f"arn:aws:dynamodb:{self.region}:{LOCAL_ACCOUNT_ID}:table/{LOCAL_TABLE_NAME}"
+        return f"arn:aws:{kind.split('::')[1].lower()}:{self.region}:{LOCAL_ACCOUNT_ID}:{name}"
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            raise TemplateError(f"unknown condition {name!r}")
+        return self._holds(self.conditions[name])
+
+    def _holds(self, value: Any) -> bool:
+        key, argument = next(iter(value.items())) if isinstance(value, dict) and len(value) == 1 else ("", [])
+        if key == "Condition":
+            return self.condition(str(argument))
+        if key == "Fn::Equals":
+            return len({str(self.resolve(item)) for item in argument}) == 1
+        if key == "Fn::Not":
+            return not self._holds(argument[0])
+        if key in ("Fn::And", "Fn::Or"):
+            results = [self._holds(item) for item in argument]
+            return all(results) if key == "Fn::And" else any(results)
+        raise TemplateError(f"the condition {value!r} is not supported by lambda-auth serve")
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(item) for item in value) if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
             if key == "Ref":
                 return self.ref(str(argument))
+            if key == "Fn::If":
+                name, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(name) else when_false)
             if key == "Fn::GetAtt" and argument[1] == "Arn":
                 return self.arn(argument[0])
             if key == "Fn::Sub":
@@ -244,11 +276,12 @@ class _Resolver:
                 return substituted.replace("${!", "${")
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not supported by lambda-auth serve")
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
     def _sub(self, name: str, local: dict[str, str]) -> str:
         resource, _, attribute = name.partition(".")
-        return local[name] if name in local else self.arn(resource) if attribute == "Arn" else self.ref(name)
+        return local[name] if name in local else self.arn(resource) if attribute == "Arn" else str(self.ref(name))
 
     def function_of(self, uri: Any) -> str | None:
         match = _FUNCTION_URI.search(str(self.resolve(uri)))
@@ -289,7 +322,13 @@ def _function(logical_id: str, resource: dict[str, Any], resolver: _Resolver, ro
     variables = ((properties.get("Environment") or {}).get("Variables")) or {}
     environment = {name: str(resolver.resolve(value)) for name, value in variables.items()}
     handler, timeout = str(properties.get("Handler", "")), int(properties.get("Timeout", 3))
-    return Function(logical_id, code_dir, handler, environment, tuple(layer_dirs), timeout)
+    role = properties.get("Role")
+    role_name = role["Fn::GetAtt"][0] if isinstance(role, dict) and "Fn::GetAtt" in role else None
+    if role_name not in resolver.resources:
+        raise TemplateError(f"{logical_id}'s role is not one of the template's, which lambda-auth serve runs it under")
+    policies = resolver.resolve((resolver.resources[role_name].get("Properties") or {}).get("Policies") or [])
+    documents = tuple(policy["PolicyDocument"] for policy in policies)
+    return Function(logical_id, code_dir, handler, environment, tuple(layer_dirs), timeout, role_name, documents)
 
 
 def _mock(integration: dict[str, Any], resolver: _Resolver) -> FixedResponse:

@@ -1,6 +1,7 @@
 """The mailer, invoked asynchronously by POST /auth/password-reset: mail a reset code if the email has an account.
 
-A failure raises, so that Lambda retries the invocation (twice, then gives up).
+A failure raises, so that Lambda retries the invocation with the same event (twice; a retry mails
+the same code), then records it in the stack's failure queue, whose alarm fires.
 """
 
 from typing import Any

@@ -200,15 +200,14 @@ def test_a_bad_parameter_override_is_a_usage_error(override: str, message: str) 
 
 def test_invoke_of_a_function_that_raises_prints_lambdas_error_object_and_exits_1(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
-    event.write_text('["not", "an", "object"]')  # the mailer reads an object's "email"
+    event.write_text('["not", "an", "object"]')  # the mailer reads an object's "email" and "request_id"
     result = lambda_auth(
         "invoke", "PasswordResetMailerFunction", "--event", str(event), "--jwks", str(tmp_path / "jwks.json")
     )
     line = assert_one_line_error(result, 1)
-    assert (
-        line == "lambda-auth: PasswordResetMailerFunction raised AttributeError: 'list' object has no attribute 'get'"
-    )
+    refused = "the mailer's event is not a JSON object"
+    assert line == f"lambda-auth: PasswordResetMailerFunction raised HandOverError: {refused}"
     error = json.loads(result.stdout)
-    assert (error["errorType"], error["errorMessage"]) == ("AttributeError", "'list' object has no attribute 'get'")
+    assert (error["errorType"], error["errorMessage"]) == ("HandOverError", refused)
     assert error["requestId"].startswith("local-")
     assert any("reset_mail.py" in frame and "send_code" in frame for frame in error["stackTrace"])

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
-from lambda_auth import auth, keys, limits, passwords, reset_request, signin, tokens
+import lambda_auth
+from lambda_auth import auth, keys, limits, mail, passwords, reset_request, settings, signin, tokens
 from lambda_auth.store import resets, sessions, table, users
-from tests.conftest import LocalStack, awaited_reset_code, event, random_ip, unique_email
+from lambda_auth_cli import lambda_runtime, local_aws, template
+from tests.conftest import LocalStack, awaited_reset_code, event, random_ip, reset_code_in, unique_email
 from tests.integration.conftest import Api
 
 PASSWORD = "correct horse 42"
@@ -50,14 +55,33 @@ def confirm(api: Api, email: str, code: str, new_password: str = NEW_PASSWORD) -
     return status, answer
 
 
+def outbox_mails() -> list[dict[str, str]]:
+    """Every message in the session's outbox, oldest first."""
+    outbox = Path(os.environ["AUTH_MAIL_OUTBOX"])
+    return [json.loads(line) for line in outbox.read_text().splitlines() if line] if outbox.exists() else []
+
+
 def mailed_code(email: str, timeout: float = 20.0) -> str:
     """The code of the latest mail to `email` in the session's outbox, once the mailer has run."""
-    outbox = Path(os.environ["AUTH_MAIL_OUTBOX"])
+    return awaited_reset_code(outbox_mails, email, timeout)
 
-    def mails() -> list[dict[str, str]]:
-        return [json.loads(line) for line in outbox.read_text().splitlines() if line] if outbox.exists() else []
 
-    return awaited_reset_code(mails, email, timeout)
+def mailed_codes(email: str) -> list[str]:
+    """The codes of the mails to `email` in the session's outbox so far, oldest first."""
+    return [reset_code_in(message["text"]) for message in outbox_mails() if message["to"] == email]
+
+
+def pending_item(stack: LocalStack, email: str) -> dict[str, Any]:
+    """The reset item of `email` as the table holds it."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
+    raw = dynamodb.get_item(TableName=stack.table_name, Key={"pk": {"S": f"reset#{email}"}}, ConsistentRead=True)
+    item: dict[str, Any] = raw["Item"]
+    return item
+
+
+def hand_over(email: str, request_id: str | None = None) -> dict[str, str]:
+    """A reset request's event for the mailer, as `reset_request.hand_over` sends it."""
+    return {"email": email, "request_id": request_id or uuid.uuid4().hex}
 
 
 def test_a_reset_request_hands_over_to_the_mailer_which_stores_only_a_hash_of_the_code(
@@ -68,9 +92,7 @@ def test_a_reset_request_hands_over_to_the_mailer_which_stores_only_a_hash_of_th
     status, answer, _ = api.post("password-reset", {"email": email})
     assert (status, answer) == (200, {})
     code = mailed_code(email)
-    dynamodb = boto3.client("dynamodb", endpoint_url=stack.endpoint_url)
-    raw = dynamodb.get_item(TableName=stack.table_name, Key={"pk": {"S": f"reset#{email}"}}, ConsistentRead=True)
-    item = raw["Item"]
+    item = pending_item(stack, email)
     assert code not in json.dumps(item)
     assert item["code_hash"]["S"].startswith("$argon2id$")
     assert int(item["user_id"]["N"]) == user_id and int(item["checks"]["N"]) == 0
@@ -82,10 +104,111 @@ def test_the_mailer_stores_and_sends_nothing_for_an_email_without_an_account(
     handlers: dict[str, Any],
 ) -> None:
     email = unique_email()
-    assert handlers["password_reset_mailer"]({"email": email}) is None
+    assert handlers["password_reset_mailer"](hand_over(email)) is None
     assert resets.check(email, int(time.time())) is None
     outbox = Path(os.environ["AUTH_MAIL_OUTBOX"])
     assert email not in (outbox.read_text() if outbox.exists() else "")
+
+
+def test_a_retried_mailing_mails_the_same_code_and_keeps_the_one_hash_stored(
+    api: Api, handlers: dict[str, Any], stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda retries a failed mailing with the same event: the retry mails the code the first attempt
+    stored, and leaves its hash and its checks as they are (a duplicate delivery too)."""
+    email = unique_email()
+    signup(api, email)
+    retried = hand_over(email)
+    send = mail.send
+
+    def unsent(message: mail.Message) -> None:
+        raise RuntimeError("SES is unavailable")
+
+    monkeypatch.setattr(mail, "send", unsent)
+    with pytest.raises(RuntimeError, match="SES is unavailable"):
+        handlers["password_reset_mailer"](retried)
+    monkeypatch.setattr(mail, "send", send)
+    stored = pending_item(stack, email)
+    assert mailed_codes(email) == []
+    assert confirm(api, email, "00000000")[0] == 403  # one check counted
+    for _ in range(2):  # the retry, and the same event delivered once more
+        assert handlers["password_reset_mailer"](retried) is None
+    first, second = mailed_codes(email)
+    assert first == second
+    item = pending_item(stack, email)
+    assert item["code_hash"] == stored["code_hash"] and int(item["checks"]["N"]) == 1
+    assert passwords.verify_password(item["code_hash"]["S"], first)
+    assert confirm(api, email, first)[0] == 200
+
+
+def test_two_reset_requests_mail_two_codes_and_only_the_newer_one_works(api: Api) -> None:
+    email = unique_email()
+    signup(api, email)
+    assert api.post("password-reset", {"email": email})[:2] == (200, {})
+    older = mailed_code(email)
+    assert api.post("password-reset", {"email": email})[:2] == (200, {})
+    deadline = time.monotonic() + 20
+    while len(mailed_codes(email)) < 2 and time.monotonic() < deadline:  # the mailer runs after the answer
+        time.sleep(0.05)
+    _, newer = mailed_codes(email)
+    assert newer != older
+    assert confirm(api, email, older)[0] == 403
+    assert confirm(api, email, newer)[0] == 200
+
+
+def test_a_retry_of_a_request_that_a_newer_one_replaced_meanwhile_mails_nothing(
+    api: Api, handlers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry's code is stored, but a newer request replaces it before the retry reads what is pending."""
+    email = unique_email()
+    user_id, _ = signup(api, email)
+    retried = hand_over(email)
+    handlers["password_reset_mailer"](retried)
+    (code,) = mailed_codes(email)
+    get = resets.ResetItem.get
+
+    def newer_request_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        resets.put(email, user_id, passwords.hash_password("97531864"), int(time.time()) + 900, "newer", "test-1")
+        return get(*args, **kwargs)
+
+    monkeypatch.setattr(resets.ResetItem, "get", newer_request_meanwhile)
+    assert handlers["password_reset_mailer"](retried) is None
+    monkeypatch.undo()
+    assert mailed_codes(email) == [code]
+    assert confirm(api, email, code)[0] == 403 and confirm(api, email, "97531864")[0] == 200
+
+
+def test_a_mailer_without_a_sender_fails_at_import_by_name_and_the_request_still_answers_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The mailer as a fresh instance starts it, without AUTH_MAIL_SENDER (or a local outbox): its import
+    fails naming the setting, logged, and the reset request, which has handed over, still answers {}."""
+    email = unique_email()
+    signup(api, email)
+    monkeypatch.delenv("AUTH_MAIL_SENDER", raising=False)
+    monkeypatch.delenv("AUTH_MAIL_OUTBOX")
+    # A cold start: the handler and the layer's mailer are imported again.
+    for name in [name for name in sys.modules if name.startswith("lambda_function_password_reset_mailer_")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "lambda_auth.reset_mail")
+    monkeypatch.delattr(lambda_auth, "reset_mail")
+    mailer = template.application().functions["PasswordResetMailerFunction"]
+    invoke_api = local_aws.LambdaInvokeApi({"PasswordResetMailerFunction": lambda_runtime.LocalFunction(mailer)})
+    caplog.set_level(logging.WARNING)
+    try:
+        with local_aws.lambda_endpoint(invoke_api) as endpoint:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint)
+            settings.reset()
+            assert api.post("password-reset", {"email": email})[:2] == (200, {})
+        # Leaving the endpoint waited for the mailer's invocation, which failed to start.
+    finally:
+        monkeypatch.undo()
+        settings.reset()
+    messages = [record.getMessage() for record in caplog.records]
+    failures = [message for message in messages if message.startswith("PasswordResetMailerFunction failed")]
+    assert len(failures) == 1 and "SettingsError: AUTH_MAIL_SENDER is not set" in failures[0], failures
+    errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert any(line.startswith("the password-reset mailer cannot start: AUTH_MAIL_SENDER") for line in errors), errors
+    assert mailed_codes(email) == []
 
 
 def test_an_expired_code_is_refused_like_a_wrong_one(api: Api) -> None:
@@ -213,19 +336,35 @@ def test_every_token_issued_names_a_recorded_session(api: Api) -> None:
         assert session.expires_at == claims.expires_at
 
 
-def test_a_password_change_keeps_this_session_until_its_new_expiry(api: Api) -> None:
+def test_a_password_change_gives_this_session_a_new_id_and_refuses_its_earlier_tokens(api: Api) -> None:
     email = unique_email()
     user_id, token = signup(api, email)
+    old = tokens.verify(keys.current_store().get(), token)
+    (before,) = sessions.of(user_id)
     status, answer, _ = api.request(
         "POST", "/auth/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD}, bearer(token)
     )
     assert status == 200
     fresh = tokens.verify(keys.current_store().get(), answer["authToken"])
-    old = tokens.verify(keys.current_store().get(), token)
     (session,) = sessions.of(user_id)
-    assert session.id == fresh.session_id == old.session_id
+    assert session.id == fresh.session_id != old.session_id
+    assert session.created_at == before.created_at  # the same sign-in, under a new id
     assert session.expires_at == fresh.expires_at >= old.expires_at
+    status, refusal = api.me(headers={"Authorization": f"Bearer {token}"})
+    assert (status, refusal["message"]) == (401, "Invalid token.")
+    assert me(api, answer["authToken"]) == 200
     assert users.get_user(user_id) is not None
+
+
+def test_a_login_whose_retried_commit_finds_it_done_succeeds(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    email = unique_email()
+    user_id, _ = signup(api, email)
+    monkeypatch.setattr(table, "transaction", committed_then_retried)
+    status, answer, _ = api.post("login", {"email": email, "password": PASSWORD})
+    monkeypatch.undo()
+    assert status == 200, answer
+    assert me(api, answer["authToken"]) == 200
+    assert len(sessions.of(user_id)) == 2  # signup's and this one, recorded once
 
 
 def test_past_the_most_sessions_a_user_may_have_the_oldest_ends(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,3 +432,65 @@ def test_a_password_change_committed_again_by_a_retry_is_the_same_change(
     assert status == 200, answer
     assert me(api, answer["authToken"]) == 200 and me(api, other) == 401
     assert logs_in(api, email, NEW_PASSWORD)
+
+
+def test_a_reset_lifts_the_emails_login_lockout(api: Api) -> None:
+    email = unique_email()
+    user_id, _ = signup(api, email)
+    for _ in range(auth.LOGIN_PER_EMAIL.max_attempts):
+        assert api.post("login", {"email": email, "password": "not it 1"})[0] == 403
+    assert api.post("login", {"email": email, "password": PASSWORD})[0] == 429
+    resets.put(email, user_id, passwords.hash_password("75318642"), expires_at=int(time.time()) + 900)
+    assert confirm(api, email, "75318642")[0] == 200
+    assert logs_in(api, email, NEW_PASSWORD)
+
+
+class _Answer:
+    """An HTTP answer's body, as botocore reads one from the wire."""
+
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@contextlib.contextmanager
+def first_transaction_conflicts() -> Iterator[list[str]]:
+    """DynamoDB cancels the next transaction sent, as it does one that met another transaction on an item
+    (moto, one request at a time, never does); the operations sent meanwhile are listed."""
+    from botocore.awsrequest import AWSResponse
+
+    sent: list[str] = []
+    reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+    body = {
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+        "CancellationReasons": reasons,
+    }
+
+    def conflict_once(request: Any, **_: Any) -> AWSResponse | None:
+        operation = dict(request.headers).get("X-Amz-Target", "")
+        operation = (operation.decode() if isinstance(operation, bytes) else operation).rpartition(".")[2]
+        sent.append(operation)
+        if operation != "TransactWriteItems" or sent.count("TransactWriteItems") > 1:
+            return None
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "conflict"}
+        return AWSResponse(request.url, 400, headers, _Answer(json.dumps(body).encode()))
+
+    events = table.connection().client.meta.events
+    events.register_first("before-send.dynamodb", conflict_once)
+    try:
+        yield sent
+    finally:
+        events.unregister("before-send.dynamodb", conflict_once)
+
+
+def test_a_login_whose_transaction_met_another_tries_again(api: Api) -> None:
+    email = unique_email()
+    user_id, _ = signup(api, email)
+    with first_transaction_conflicts() as sent:
+        status, answer, _ = api.post("login", {"email": email, "password": PASSWORD})
+    assert status == 200, answer
+    assert sent.count("TransactWriteItems") == 2
+    assert me(api, answer["authToken"]) == 200 and len(sessions.of(user_id)) == 2

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from lambda_auth import auth, limits
-from lambda_auth.store import attempts
+from lambda_auth.store import attempts, table
 from tests.conftest import event, random_ip, unique_email
 
 PASSWORD = "correct horse 42"
@@ -114,6 +116,45 @@ def test_counting_attempts_concurrently_loses_none() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda _: attempts.count_attempt(key, 900, now), range(24)))
     assert counted(key) == 24
+
+
+@contextlib.contextmanager
+def operations_sent() -> Iterator[list[str]]:
+    """The DynamoDB operations the layer sends in the block, in order."""
+    sent: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        operation = dict(request.headers).get("X-Amz-Target", "")
+        sent.append((operation.decode() if isinstance(operation, bytes) else operation).rpartition(".")[2])
+
+    events = table.connection().client.meta.events
+    events.register("before-send.dynamodb", record)
+    try:
+        yield sent
+    finally:
+        events.unregister("before-send.dynamodb", record)
+
+
+def test_counting_an_attempt_is_one_write_whether_it_opens_a_window_or_not() -> None:
+    key = f"limit#test#{unique_email()}"
+    now = int(time.time())
+    with operations_sent() as opening:
+        first = attempts.count_attempt(key, 900, now)
+    with operations_sent() as counting:
+        second = attempts.count_attempt(key, 900, now + 10)
+    assert opening == counting == ["UpdateItem"]
+    assert (first.count, second.count) == (1, 2)
+    assert first.window_ends_at == second.window_ends_at == now + 900
+
+
+def test_an_attempt_after_a_window_ended_opens_a_new_one_though_ttl_has_not_deleted_it() -> None:
+    key = f"limit#test#{unique_email()}"
+    now = int(time.time())
+    for _ in range(3):
+        attempts.count_attempt(key, 900, now)
+    later = attempts.count_attempt(key, 900, now + 900)
+    assert (later.count, later.window_ends_at) == (1, now + 1800)
+    assert counted(key) == 1
 
 
 def test_a_source_ip_past_its_failure_limit_is_refused_for_every_email(

@@ -70,12 +70,18 @@ def test_no_log_line_holds_a_password_hash_or_token(
     assert "$argon2" not in logged
 
 
+def stored_hash(email: str, credentials: users.Credentials, password_hash: str) -> None:
+    """Store `password_hash` in place of the hash of `credentials` (a hash made as an older version made it)."""
+    with table.transaction() as transaction:
+        users.replace_password_hash(transaction, email, credentials, password_hash)
+
+
 def test_a_login_with_an_outdated_hash_rehashes_it(handlers: dict[str, Any]) -> None:
     email, _ = signed_up(handlers)
     credentials = users.get_credentials(email)
     assert credentials is not None
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
-    users.replace_password_hash(email, credentials.user_id, weak)
+    stored_hash(email, credentials, weak)
     assert passwords.needs_rehash(weak)
     assert call(handlers, "login", body={"email": email, "password": PASSWORD})["statusCode"] == 200
     renewed = users.get_credentials(email)
@@ -98,7 +104,7 @@ def test_a_hash_of_a_password_as_typed_logs_in_and_is_made_again_in_normal_form(
     credentials = users.get_credentials(email)
     assert credentials is not None
     decomposed = "pa\u0308ssword 42"
-    users.replace_password_hash(email, credentials.user_id, PasswordHasher(memory_cost=19 * 1024).hash(decomposed))
+    stored_hash(email, credentials, PasswordHasher(memory_cost=19 * 1024).hash(decomposed))
     assert call(handlers, "login", body={"email": email, "password": decomposed})["statusCode"] == 200
     renewed = users.get_credentials(email)
     assert renewed is not None

@@ -24,6 +24,8 @@ PSEUDO = {
     "AWS::URLSuffix": "amazonaws.com",
 }
 NO_VALUE = {"Ref": "AWS::NoValue"}
+# What every deploy must give: the parameters whose default the template's Rules refuse.
+REQUIRED = {"MailSenderAddress": "no-reply@example.com"}
 _SUB_NAME = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
@@ -38,11 +40,12 @@ def translated() -> dict[str, Any]:
 
 
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, object]) -> dict[str, str]:
-    """Every parameter's value: its default unless overridden (as text, as CloudFormation passes it)."""
+    """Every parameter's value: its default (or REQUIRED's) unless overridden (as text, as CloudFormation passes it)."""
     parameters = template["Parameters"]
     unknown = set(overrides) - set(parameters)
     assert not unknown, f"not parameters of the template: {sorted(unknown)}"
     values = {name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec}
+    values.update(REQUIRED)
     values.update({name: str(value) for name, value in overrides.items()})
     missing = set(parameters) - set(values)
     assert not missing, f"parameters without a default or a value: {sorted(missing)}"

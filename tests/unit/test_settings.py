@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -183,13 +184,20 @@ def test_logout_needs_the_table_and_no_keys() -> None:
     assert "AUTH_TABLE_NAME" in cold_start("logout").stderr
 
 
-def test_the_reset_request_needs_the_mailer_and_the_mailer_a_way_to_mail() -> None:
+def test_the_reset_request_needs_the_mailer_and_the_mailer_a_way_to_mail_and_the_keys() -> None:
     assert cold_start("password_reset", AUTH_TABLE_NAME="users", AUTH_RESET_MAILER="mailer").returncode == 0
     assert "AUTH_RESET_MAILER" in cold_start("password_reset", AUTH_TABLE_NAME="users").stderr
-    assert (
-        cold_start("password_reset_mailer", AUTH_TABLE_NAME="users", AUTH_MAIL_SENDER="a@example.com").returncode == 0
-    )
-    assert "AUTH_MAIL_SENDER" in cold_start("password_reset_mailer", AUTH_TABLE_NAME="users").stderr
+    mailer = {"AUTH_TABLE_NAME": "users", "AUTH_MAIL_SENDER": "a@example.com", **KEY_FILE}
+    assert cold_start("password_reset_mailer", **mailer).returncode == 0
+    assert "AUTH_JWKS_FILE" in cold_start("password_reset_mailer", **{**mailer, "AUTH_JWKS_FILE": ""}).stderr
+    without_sender = cold_start("password_reset_mailer", **{**mailer, "AUTH_MAIL_SENDER": ""})
+    assert without_sender.returncode != 0
+    # Logged before the import fails, as the function's log shows it, with the stack's parameter named.
+    (logged,) = [json.loads(line) for line in without_sender.stdout.splitlines() if "cannot start" in line]
+    assert logged["level"] == "ERROR"
+    assert logged["message"].startswith("the password-reset mailer cannot start: AUTH_MAIL_SENDER is not set")
+    assert "MailSenderAddress" in logged["message"]
+    assert "SettingsError: AUTH_MAIL_SENDER is not set" in without_sender.stderr
 
 
 def test_me_needs_the_table_and_no_keys() -> None:

@@ -18,7 +18,7 @@ from lambda_auth.store import layout
 from lambda_auth.store.attempts import AttemptItem
 from lambda_auth_cli.template import PROJECT_ROOT, TEMPLATE_PATH, first_token_keys, load, translate
 
-from .rendering import render
+from .rendering import failed_rules, render
 
 FUNCTIONS = {
     "SignupFunction": ("signup", "/auth/signup", "post"),
@@ -37,6 +37,8 @@ AUTHORIZER = "TokenAuthorizer"
 CORS_ORIGIN = {"Fn::Sub": "'${CorsAllowOrigin}'"}
 TABLE_ARN = {"Fn::GetAtt": ["UsersTable", "Arn"]}
 SECRET_ARN = {"Fn::Sub": ["${secretArn}", {"secretArn": {"Ref": "TokenKeys"}}]}
+MAILER_FAILURES_ARN = {"Fn::GetAtt": ["PasswordResetMailerFailures", "Arn"]}
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"
 BASE64URL = set(string.ascii_letters + string.digits + "-_")
 ENDPOINT_VARIABLES = (
     "AWS_ENDPOINT_URL_DYNAMODB",
@@ -326,8 +328,11 @@ def test_default_5xx_is_the_functions_fatal_body(template: dict[str, Any], trans
 # IAM: least privilege per function
 
 
-def grants(translated: dict[str, Any], function: str) -> set[tuple[str, str]]:
-    """(action, resource) pairs a function's role allows with every parameter at its default;
+Grant = tuple[str, str, str | None]  # action, resource, the key prefix (dynamodb:LeadingKeys) it is limited to
+
+
+def grants(translated: dict[str, Any], function: str) -> set[Grant]:
+    """(action, resource, key prefix) triples a function's role allows with every parameter at its default;
     resources named, or dumped when unknown. (The KMS grants a key adds: test_template_production.py.)"""
     mailer = {
         "Fn::Sub": [
@@ -335,16 +340,30 @@ def grants(translated: dict[str, Any], function: str) -> set[tuple[str, str]]:
             {"functionName": {"Ref": "PasswordResetMailerFunction"}},
         ]
     }
-    known = {json.dumps(TABLE_ARN): "UsersTable", json.dumps(SECRET_ARN): "TokenKeys", json.dumps(mailer): "the mailer"}
-    role = render(translated)["Resources"][f"{function}Role"]["Properties"]
-    pairs: set[tuple[str, str]] = set()
-    for policy in role.get("Policies", []):
-        for statement in policy["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
-            resource = json.dumps(statement["Resource"])
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            pairs |= {(action, known.get(resource, resource)) for action in actions}
-    return pairs
+    known = {
+        json.dumps(TABLE_ARN): "UsersTable",
+        json.dumps(SECRET_ARN): "TokenKeys",
+        json.dumps(mailer): "the mailer",
+        json.dumps(MAILER_FAILURES_ARN): "PasswordResetMailerFailures",
+    }
+    triples: set[Grant] = set()
+    for statement in statements(translated, function):
+        assert statement["Effect"] == "Allow"
+        assert set(statement.get("Condition", {})) <= {"ForAllValues:StringLike", "StringEquals"}
+        resource = json.dumps(statement["Resource"])
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        prefixes = statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        triples |= {
+            (action, known.get(resource, resource), prefix) for action in actions for prefix in prefixes or [None]
+        }
+    return triples
+
+
+def table(action: str, *prefixes: str) -> set[Grant]:
+    return {(f"dynamodb:{action}", "UsersTable", prefix) for prefix in prefixes}
+
+
+KEYS = {("secretsmanager:GetSecretValue", "TokenKeys", None)}
 
 
 @pytest.mark.parametrize(
@@ -352,63 +371,83 @@ def grants(translated: dict[str, Any], function: str) -> set[tuple[str, str]]:
     [
         (
             "SignupFunction",
-            {
-                ("dynamodb:PutItem", "UsersTable"),
-                ("dynamodb:UpdateItem", "UsersTable"),
-                ("secretsmanager:GetSecretValue", "TokenKeys"),
-            },
+            table("UpdateItem", "counter#user", "limit#signup-ip#*", "sessions#*")
+            | table("PutItem", "email#*", "user#*")  # the credentials and the profile, in one transaction
+            | table("GetItem", "email#*")  # the email in use: whose it is
+            | KEYS,
         ),
         (
             "LoginFunction",
-            {
-                ("dynamodb:GetItem", "UsersTable"),
-                ("dynamodb:UpdateItem", "UsersTable"),  # the brute-force counters and a re-hash
-                ("dynamodb:DeleteItem", "UsersTable"),  # a successful login clears its email's failures
-                ("secretsmanager:GetSecretValue", "TokenKeys"),
-            },
+            table("GetItem", "email#*")
+            | table("ConditionCheckItem", "email#*")  # the session begins only if the password is unchanged
+            | table("UpdateItem", "limit#login-email#*", "limit#login-ip#*", "sessions#*", "email#*")  # a re-hash
+            | table("DeleteItem", "limit#login-email#*")  # a successful login clears its email's failures
+            | KEYS,
         ),
-        ("MeFunction", {("dynamodb:GetItem", "UsersTable")}),
+        ("MeFunction", table("GetItem", "user#*")),
         (
             "LogoutFunction",
-            {
-                ("dynamodb:GetItem", "UsersTable"),  # the session kept by a logout of the others
-                ("dynamodb:UpdateItem", "UsersTable"),
-                ("dynamodb:DeleteItem", "UsersTable"),  # a global logout
-            },
+            table("GetItem", "sessions#*") | table("UpdateItem", "sessions#*") | table("DeleteItem", "sessions#*"),
         ),
         (
             "PasswordChangeFunction",
-            {
-                ("dynamodb:GetItem", "UsersTable"),
-                (
-                    "dynamodb:UpdateItem",
-                    "UsersTable",
-                ),  # the login limits, the password and sessions, in one transaction
-                ("dynamodb:DeleteItem", "UsersTable"),  # the email's failures cleared, as by a login
-                ("secretsmanager:GetSecretValue", "TokenKeys"),
-            },
+            table("GetItem", "user#*", "sessions#*", "email#*")
+            | table("UpdateItem", "limit#login-email#*", "limit#login-ip#*", "email#*", "sessions#*")
+            | table("DeleteItem", "limit#login-email#*")  # the email's failures cleared, as by a login
+            | KEYS,
         ),
-        ("PasswordResetFunction", {("dynamodb:UpdateItem", "UsersTable"), ("lambda:InvokeFunction", "the mailer")}),
+        (
+            "PasswordResetFunction",
+            table("UpdateItem", "limit#reset-email#*", "limit#reset-ip#*")
+            | {("lambda:InvokeFunction", "the mailer", None)},
+        ),
         (
             "PasswordResetMailerFunction",
-            {("dynamodb:GetItem", "UsersTable"), ("dynamodb:PutItem", "UsersTable"), ("ses:SendEmail", '"*"')},
+            table("GetItem", "email#*", "reset#*")  # the account; the code a retried request stored
+            | table("PutItem", "reset#*")  # a request's code, once
+            | KEYS  # the key a request's code is derived with
+            | {("ses:SendEmail", '"*"', None)}
+            | {("sqs:SendMessage", "PasswordResetMailerFailures", None)},  # SAM's, for the on-failure destination
         ),
         (
             "PasswordResetConfirmFunction",
-            {
-                ("dynamodb:UpdateItem", "UsersTable"),  # the code's checks, the limit and the password
-                ("dynamodb:PutItem", "UsersTable"),  # the one new session
-                ("dynamodb:DeleteItem", "UsersTable"),  # the code, spent or burnt
-                ("secretsmanager:GetSecretValue", "TokenKeys"),
-            },
+            table("UpdateItem", "limit#login-ip#*", "reset#*", "email#*")  # the limit, the code's checks, the password
+            | table("DeleteItem", "reset#*", "limit#login-email#*")  # the code spent; the email's login lockout lifted
+            | table("PutItem", "sessions#*")  # the one new session
+            | table("GetItem", "email#*")  # after a refused transaction: whether an earlier attempt set the password
+            | KEYS,
         ),
-        ("AuthorizerFunction", {("dynamodb:GetItem", "UsersTable"), ("secretsmanager:GetSecretValue", "TokenKeys")}),
+        ("AuthorizerFunction", table("GetItem", "sessions#*") | KEYS),
     ],
 )
 def test_each_function_may_do_exactly_what_its_route_needs(
-    translated: dict[str, Any], function: str, expected: set[tuple[str, str]]
+    translated: dict[str, Any], function: str, expected: set[Grant]
 ) -> None:
     assert grants(translated, function) == expected
+
+
+LAYOUT_KEYS = {
+    layout.profile(7),
+    layout.credentials("a@example.com"),
+    layout.USER_COUNTER,
+    layout.attempts("login-email", "a@example.com"),
+    layout.attempts("login-ip", "192.0.2.1"),
+    layout.attempts("signup-ip", "192.0.2.1"),
+    layout.attempts("reset-email", "a@example.com"),
+    layout.attempts("reset-ip", "192.0.2.1"),
+    layout.sessions(7),
+    layout.reset("a@example.com"),
+}
+
+
+def test_every_table_grant_is_limited_to_key_prefixes_of_the_layout(translated: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        for action, resource, prefix in grants(translated, function):
+            if resource != "UsersTable":
+                continue
+            assert prefix is not None, f"{function} may {action} on every item of the table"
+            pattern = re.escape(prefix).replace(r"\*", ".*")
+            assert any(re.fullmatch(pattern, key) for key in LAYOUT_KEYS), (function, action, prefix)
 
 
 def statements(translated: dict[str, Any], function: str) -> list[dict[str, Any]]:
@@ -430,12 +469,94 @@ def test_the_mailer_sends_from_the_configured_sender_only(translated: dict[str, 
     assert sends["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "MailSenderAddress"}}}
 
 
+def test_a_failed_mailing_is_retried_twice_then_recorded_in_the_stacks_failure_queue(
+    translated: dict[str, Any],
+) -> None:
+    (config,) = of_type(translated, "AWS::Lambda::EventInvokeConfig").values()
+    properties = config["Properties"]
+    assert properties["FunctionName"] == {"Ref": "PasswordResetMailerFunction"}
+    assert (properties["MaximumRetryAttempts"], properties["MaximumEventAgeInSeconds"]) == (2, 900)
+    assert properties["DestinationConfig"] == {"OnFailure": {"Destination": MAILER_FAILURES_ARN}}
+    # The queue is the template's own (encrypted, retained 14 days), not one SAM would add.
+    assert list(of_type(translated, "AWS::SQS::Queue")) == ["PasswordResetMailerFailures"]
+
+
 def test_roles_add_only_logging_and_tracing_managed_policies(translated: dict[str, Any]) -> None:
     for function in FUNCTIONS:
         assert translated["Resources"][f"{function}Role"]["Properties"]["ManagedPolicyArns"] == [
             "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
             "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
         ]
+
+
+# the key secret's resource policy
+
+READERS = [
+    "SignupFunction",
+    "LoginFunction",
+    "PasswordChangeFunction",
+    "PasswordResetConfirmFunction",
+    "AuthorizerFunction",
+    "PasswordResetMailerFunction",  # derives each request's reset code from a key of the set
+]
+OPERATORS = "arn:aws:iam::123456789012:role/key-admin,arn:aws:iam::123456789012:user/ops-*"
+
+
+def secret_statements(template: dict[str, Any], overrides: dict[str, object] | None = None) -> dict[str, Any]:
+    rendered = render(translate(), overrides)["Resources"]["TokenKeysPolicy"]["Properties"]
+    assert rendered["SecretId"] == {"Ref": "TokenKeys"} and rendered["BlockPublicPolicy"] is True
+    return {statement["Sid"]: statement for statement in rendered["ResourcePolicy"]["Statement"]}
+
+
+def test_the_key_secret_names_exactly_the_roles_that_read_it(translated: dict[str, Any]) -> None:
+    readers = {f for f in FUNCTIONS if ("secretsmanager:GetSecretValue", "TokenKeys", None) in grants(translated, f)}
+    assert readers == set(READERS)
+    (allow,) = secret_statements(translated).values()  # without operators named, it refuses no one
+    assert allow["Effect"] == "Allow" and allow["Action"] == "secretsmanager:GetSecretValue"
+    assert allow["Principal"]["AWS"] == [{"Fn::GetAtt": [f"{name}Role", "Arn"]} for name in READERS]
+
+
+def test_with_operators_named_no_one_else_reads_the_keys_and_only_they_write_them(translated: dict[str, Any]) -> None:
+    statements = secret_statements(translated, {"KeyOperatorArns": OPERATORS})
+    reads, writes = statements["NoOneElseReadsTheKeys"], statements["OnlyTheOperatorsWriteTheKeys"]
+    assert reads["Effect"] == writes["Effect"] == "Deny" and reads["Principal"] == writes["Principal"] == "*"
+    assert reads["Action"] == "secretsmanager:GetSecretValue"
+    assert set(writes["Action"]) == {"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"}
+    exempt = reads["Condition"]["StringNotLike"]["aws:PrincipalArn"]["Fn::Split"][1]["Fn::Join"][1]
+    assert exempt == [{"Fn::GetAtt": [f"{name}Role", "Arn"]} for name in READERS] + [{"Ref": "KeyOperatorArns"}]
+    assert writes["Condition"] == {
+        "StringNotLike": {"aws:PrincipalArn": {"Fn::Split": [",", {"Ref": "KeyOperatorArns"}]}}
+    }
+    # What `lambda-auth keys` calls (README: Key rotation) is what the operators keep.
+    assert not {"secretsmanager:DeleteSecret", "secretsmanager:PutResourcePolicy", "secretsmanager:UpdateSecret"} & {
+        *writes["Action"],
+        reads["Action"],
+    }
+
+
+def test_the_key_operators_are_principal_arns(template: dict[str, Any]) -> None:
+    pattern = template["Parameters"]["KeyOperatorArns"]["AllowedPattern"]
+    assert re.fullmatch(pattern, OPERATORS) and re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, "*") and not re.fullmatch(pattern, "key-admin")
+
+
+# the execute-api endpoint
+
+
+def endpoint_configuration(overrides: dict[str, object]) -> Any:
+    body = render(translate(), overrides)["Resources"]["AuthApi"]["Properties"]["Body"]
+    (server,) = body["servers"]
+    return server["x-amazon-apigateway-endpoint-configuration"]
+
+
+def test_the_execute_api_endpoint_answers_unless_a_domain_replaces_it(template: dict[str, Any]) -> None:
+    domain = {"DomainName": "auth.example.com", "CertificateArn": CERTIFICATE}
+    assert endpoint_configuration({}) == {"disableExecuteApiEndpoint": False}
+    assert endpoint_configuration(domain) == {"disableExecuteApiEndpoint": False}
+    assert endpoint_configuration({**domain, "ExecuteApiEndpoint": "disabled"}) == {"disableExecuteApiEndpoint": True}
+    assert failed_rules(template, {"ExecuteApiEndpoint": "disabled"}) == [
+        "ExecuteApiEndpoint=disabled needs a DomainName, or the API answers nowhere."
+    ]
 
 
 # the table

@@ -42,8 +42,10 @@ CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978
 ZONE = "Z0123456789ABCDEFGHIJ"
 RESERVED = {"SignupFunction": 20, "LoginFunction": 50, "MeFunction": 100, "AuthorizerFunction": 100, "Lifecycle": 10}
 
-# Every optional parameter set (the same values README's "Production checklist" builds with).
+# Every optional parameter set, and the required sender (the same values README's "Production checklist"
+# builds with).
 ALL_SET: dict[str, object] = {
+    "MailSenderAddress": "no-reply@example.com",
     "DomainName": "auth.example.com",
     "CertificateArn": CERTIFICATE,
     "HostedZoneId": ZONE,
@@ -99,7 +101,8 @@ def accepts(spec: dict[str, Any], value: str) -> bool:
 
 
 def test_every_parameter_has_a_default_the_template_accepts(template: dict[str, Any]) -> None:
-    # So a plain `sam deploy --guided` needs nothing but Enter for each.
+    # So a plain `sam deploy --guided` needs nothing but Enter for each, but the sender (below); the local
+    # tools run with the defaults alone.
     for name, spec in template["Parameters"].items():
         assert "Default" in spec, name
         assert accepts(spec, str(spec["Default"])), name
@@ -119,6 +122,22 @@ def test_the_all_set_values_are_accepted_and_bad_ones_refused(template: dict[str
     }
     for name, value in refused.items():
         assert not accepts(parameters[name], value), name
+
+
+def test_rules_refuse_a_stack_without_a_mail_sender(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["MailSenderAddress"]["Default"] == ""  # the local tools mail into an outbox
+    assert failed_rules(template, {"MailSenderAddress": ""}) == [
+        "MailSenderAddress is required: the address password-reset codes are mailed from, verified in "
+        "Amazon SES in this region."
+    ]
+    assert failed_rules(template, {"MailSenderAddress": "no-reply@example.com"}) == []
+    assert not accepts(template["Parameters"]["MailSenderAddress"], "no-reply")
+
+
+def test_the_local_server_runs_with_the_defaults_and_mails_into_its_outbox(template: dict[str, Any]) -> None:
+    # Rules are CloudFormation's: the local tools resolve the parameters' defaults, an empty sender included.
+    mailer = application().functions["PasswordResetMailerFunction"]
+    assert mailer.environment["AUTH_MAIL_SENDER"] == ""
 
 
 def test_rules_refuse_a_domain_without_a_certificate_and_domain_parts_without_a_domain(
@@ -244,6 +263,8 @@ THROUGH_SECRETS_MANAGER = {
     "kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
     "kms:EncryptionContext:SecretARN": {"Ref": "TokenKeys"},
 }
+# The mailer's failure records: Lambda sends them to the queue as the mailer's role, SQS encrypts them.
+THROUGH_SQS = {"kms:ViaService": {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}}
 
 
 @pytest.mark.parametrize(
@@ -256,7 +277,7 @@ THROUGH_SECRETS_MANAGER = {
         ("LogoutFunction", [THROUGH_DYNAMODB]),
         ("PasswordChangeFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER]),
         ("PasswordResetFunction", [THROUGH_DYNAMODB]),
-        ("PasswordResetMailerFunction", [THROUGH_DYNAMODB]),
+        ("PasswordResetMailerFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER, THROUGH_SQS]),
         ("PasswordResetConfirmFunction", [THROUGH_DYNAMODB, THROUGH_SECRETS_MANAGER]),
     ],
 )
@@ -266,7 +287,8 @@ def test_with_a_key_each_role_may_only_decrypt_with_it_through_the_services_it_u
     statements = kms_statements(all_set, function)
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        assert statement["Action"] == "kms:Decrypt"
+        encrypts = statement["Condition"]["StringEquals"] == THROUGH_SQS
+        assert statement["Action"] == (["kms:GenerateDataKey", "kms:Decrypt"] if encrypts else "kms:Decrypt")
         assert statement["Resource"] == {"Ref": "KmsKeyArn"}
     assert [statement["Condition"]["StringEquals"] for statement in statements] == expected
     assert kms_statements(defaults, function) == []
@@ -352,6 +374,8 @@ def test_alarms_watch_5xx_authorizer_failures_each_functions_errors_and_throttle
         "AuthorizerFailuresAlarm": {("LambdaAuth", "AuthorizerFailures", by_api_id)},
         "LoginTooManyRequestsAlarm": {("LambdaAuth", "LoginTooManyRequests", by_api_id)},
     }
+    failures = json.dumps({"QueueName": {"Fn::GetAtt": ["PasswordResetMailerFailures", "QueueName"]}})
+    expected["PasswordResetMailerFailuresAlarm"] = {("AWS/SQS", "ApproximateNumberOfMessagesVisible", failures)}
     for name in FUNCTIONS:
         function = json.dumps({"FunctionName": {"Ref": name}})
         expected[f"{name}ThrottlesAlarm"] = {("AWS/Lambda", "Throttles", function)}
@@ -360,6 +384,23 @@ def test_alarms_watch_5xx_authorizer_failures_each_functions_errors_and_throttle
     assert watched == expected
     # API Gateway's ApiName dimension is the API's name.
     assert props(defaults, "AuthApi")["Name"] == {"Ref": "AWS::StackName"}
+
+
+def test_one_failed_mailing_in_the_failure_queue_raises_its_alarm(
+    defaults: dict[str, Any], all_set: dict[str, Any]
+) -> None:
+    alarm = props(defaults, "PasswordResetMailerFailuresAlarm")
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Maximum", 300, 1)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert props(all_set, "PasswordResetMailerFailuresAlarm")["AlarmActions"] == [{"Ref": "AlarmTopicArn"}]
+
+
+def test_the_failure_queue_keeps_records_14_days_encrypted_with_the_key_if_given_else_by_sqs(
+    defaults: dict[str, Any], all_set: dict[str, Any]
+) -> None:
+    by_sqs, by_key = props(defaults, "PasswordResetMailerFailures"), props(all_set, "PasswordResetMailerFailures")
+    assert by_sqs == {"MessageRetentionPeriod": 14 * 86400, "SqsManagedSseEnabled": True}
+    assert by_key == {"MessageRetentionPeriod": 14 * 86400, "KmsMasterKeyId": {"Ref": "KmsKeyArn"}}
 
 
 def test_the_5xx_alarm_is_a_rate_that_ignores_a_handful_of_requests(defaults: dict[str, Any]) -> None:

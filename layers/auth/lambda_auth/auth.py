@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import TransactWriteError
@@ -52,13 +52,22 @@ def signup(document: dict[str, Any], source_ip: str | None = None) -> str:
     return signin.start(user.id, first=True)
 
 
-def _checked_password(email: str, password: str, source_ip: str | None) -> tuple[users.Credentials, bool]:
+class Verified(NamedTuple):
+    """A password check that passed: the credentials it verified, whether their hash should be
+    made again, and the limits it was counted against (`_counted_success` settles them)."""
+
+    credentials: users.Credentials
+    rehash: bool
+    checks: list[limits.Check]
+
+
+def _checked_password(email: str, password: str, source_ip: str | None) -> Verified:
     """The credentials of `email` when `password` is theirs, and whether their hash should be made again.
 
     Failures are counted per email and per source IP; past either limit, the password is
     not looked at until the window ends. Each attempt is counted before the password is
-    checked, and taken back when it succeeds. A wrong password and an unknown email take
-    the same time and get the same `AccessDenied`.
+    checked, and taken back (`_counted_success`) once what it was for is written. A wrong
+    password and an unknown email take the same time and get the same `AccessDenied`.
     """
     checks: list[limits.Check] = [(LOGIN_PER_EMAIL, email)]
     if source_ip:
@@ -73,56 +82,111 @@ def _checked_password(email: str, password: str, source_ip: str | None) -> tuple
     if credentials is None or not verdict.accepted:
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
         raise AccessDenied(INVALID_CREDENTIALS)
+    return Verified(credentials, verdict.rehash, checks)
+
+
+def _counted_success(checks: list[limits.Check]) -> None:
+    """Settle the limits of an attempt that succeeded: the first check's subject (an email) has
+    its earlier failures forgotten; the others (source addresses) get the attempt back."""
     limits.clear(checks[0])  # the owner got in: earlier failures no longer count against them
     for check in checks[1:]:
         limits.release(check)  # a success is not a failure from that address
-    return credentials, verdict.rehash
 
 
 def login(document: dict[str, Any], source_ip: str | None = None) -> str:
-    """Check a login body's credentials and return an auth token for their user, in a new session."""
+    """Check a login body's credentials and return an auth token for their user, in a new session.
+
+    The session is recorded (and an outdated hash replaced) in one transaction, on condition
+    that the email's credentials are still those the password was checked against: a password
+    change or reset that lands after the check wins, and the login is `Invalid Credentials.`
+    """
     request = login_input(document)
-    credentials, rehash = _checked_password(request.email, request.password, source_ip)
-    if rehash:
-        users.replace_password_hash(request.email, credentials.user_id, passwords.hash_password(request.password))
+    verified = _checked_password(request.email, request.password, source_ip)
+    new_hash = passwords.hash_password(request.password) if verified.rehash else None
+    session = _signed_in(request.email, verified.credentials, new_hash)
+    _counted_success(verified.checks)
     metrics.add_metric(name="Login", unit=MetricUnit.Count, value=1)
-    logger.info("user logged in", extra={"user_id": credentials.user_id})
-    return signin.start(credentials.user_id)
+    logger.info("user logged in", extra={"user_id": session.user_id})
+    return signin.token_for(session, now=session.created_at)
+
+
+SIGN_IN_ATTEMPTS = 3  # a try fails only when the user's sessions item was created or deleted, or written, meanwhile
+
+
+def _signed_in(email: str, verified: users.Credentials, new_hash: str | None) -> sessions.Session:
+    """A new session of `verified`'s user, recorded on condition that `email` still has the
+    credentials `verified` (in one transaction that also stores `new_hash`, a re-hash, if given).
+
+    `AccessDenied` when they changed since the password was checked. A refusal that finds the
+    session recorded is a retry of an attempt that committed (its answer lost): the session began.
+    """
+    for attempt in range(1, SIGN_IN_ATTEMPTS + 1):
+        known = sessions.recorded(verified.user_id)
+        session = signin.new_session(verified.user_id)
+        try:
+            with table.transaction() as transaction:
+                if new_hash is None:
+                    users.require_unchanged(transaction, email, verified)
+                else:
+                    users.replace_password_hash(transaction, email, verified, new_hash)
+                sessions.begin(transaction, session, known)
+        except TransactWriteError as error:
+            if not (table.transaction_refused(error) or table.transaction_conflicted(error)):
+                raise
+            if sessions.is_live(verified.user_id, session.id):
+                return session
+            if users.get_credentials(email) != verified:
+                metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
+                raise AccessDenied(INVALID_CREDENTIALS) from None  # changed or reset since the check
+            if attempt == SIGN_IN_ATTEMPTS:
+                raise
+            continue
+        return session
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 def change_password(user_id: int, session_id: str, document: dict[str, Any], source_ip: str | None = None) -> str:
     """Set a new password for the user, given the current one; end every other session of theirs.
 
     A wrong current password counts against the login limits and is `Invalid Credentials.`
-    The answer is a fresh token for this session, which stays; the password and the other
-    sessions change together or not at all.
+    The session goes on under a new id, so the tokens issued before are refused; the answer
+    is a token of the new id. The password and the sessions change together or not at all,
+    on condition that this session is still live (a logout of it wins: 401) and the hash is
+    still the one the current password was checked against (a reset wins: the session has
+    ended, 401; a login's re-hash of the same password: 403, try again).
     """
     request = password_change_input(document)
     user = users.get_user(user_id)
     current = next((session for session in sessions.of(user_id) if session.id == session_id), None)
     if user is None or current is None:
         raise Unauthorized("the token's user or session is gone")
-    credentials, _ = _checked_password(user.email, request.current_password, source_ip)
+    verified = _checked_password(user.email, request.current_password, source_ip)
     new_hash = passwords.hash_password(request.new_password)
-    renewed = signin.renewed(current)
+    successor = signin.successor(current)
 
     def write(transaction: TransactWrite) -> None:
-        users.set_password(transaction, user.email, credentials.user_id, new_hash)
-        sessions.keep_only(transaction, renewed, must_be_live=True)
+        credentials = verified.credentials
+        users.set_password(transaction, user.email, credentials.user_id, new_hash, replacing=credentials.password_hash)
+        sessions.keep_only(transaction, successor, while_live=current.id)
 
     if not _password_set(user.email, new_hash, write):
-        raise Unauthorized("the session ended while the password changed")
+        if not sessions.is_live(user_id, current.id):
+            raise Unauthorized("the session ended while the password changed")
+        raise AccessDenied(INVALID_CREDENTIALS)  # the hash changed since it was checked
+    _counted_success(verified.checks)
     metrics.add_metric(name="PasswordChanged", unit=MetricUnit.Count, value=1)
     logger.info("user changed their password", extra={"user_id": user_id})
-    return signin.token_for(renewed)
+    return signin.token_for(successor)
 
 
 def confirm_reset(document: dict[str, Any], source_ip: str | None = None) -> str:
     """Set a new password with a reset code; end every session of the user and begin a new one.
 
     Every refusal is the same `AccessDenied`: an email without a pending code, a wrong code,
-    one spent, burnt (its last allowed check was wrong) or expired. Guesses count against
-    the login limit of their source address, and at most `resets.MAX_CHECKS` per code.
+    one spent, burnt (it has had its `resets.MAX_CHECKS` checks) or expired. Guesses count
+    against the login limit of their source address, and at most `resets.MAX_CHECKS` per
+    code; a right code whose check was let in is spent, whatever checks came meanwhile. A
+    reset proves control of the mailbox, so it also lifts the email's login lockout.
     """
     request = reset_confirm_input(document)
     checks: list[limits.Check] = [(LOGIN_PER_IP, limits.address(source_ip))] if source_ip else []
@@ -132,8 +196,6 @@ def confirm_reset(document: dict[str, Any], source_ip: str | None = None) -> str
         passwords.burn_verification(request.code)  # as slow as a wrong code
         raise AccessDenied(INVALID_CODE)
     if not passwords.verify_password(pending.code_hash, request.code):
-        if pending.checks >= resets.MAX_CHECKS:
-            resets.burn(pending)
         metrics.add_metric(name="ResetCodeRefused", unit=MetricUnit.Count, value=1)
         raise AccessDenied(INVALID_CODE)
     new_hash = passwords.hash_password(request.new_password)
@@ -142,12 +204,11 @@ def confirm_reset(document: dict[str, Any], source_ip: str | None = None) -> str
     def write(transaction: TransactWrite) -> None:
         resets.spend(transaction, pending)
         users.set_password(transaction, request.email, pending.user_id, new_hash)
-        sessions.keep_only(transaction, session, must_be_live=False)
+        sessions.keep_only(transaction, session, while_live=None)
 
     if not _password_set(request.email, new_hash, write):
         raise AccessDenied(INVALID_CODE)  # spent or replaced meanwhile, or the account changed hands
-    for check in checks:
-        limits.release(check)
+    _counted_success([(LOGIN_PER_EMAIL, request.email), *checks])
     metrics.add_metric(name="PasswordReset", unit=MetricUnit.Count, value=1)
     logger.info("user reset their password", extra={"user_id": pending.user_id})
     return signin.token_for(session, now=session.created_at)

@@ -4,13 +4,16 @@ The answer is the same, and takes the same time, whether the email has an accoun
 this function looks nothing up. It counts the request against the reset limits (per email
 and per source address) and hands the email to the mailer function (`reset_mail`) with one
 asynchronous Lambda call, which returns before the mailer runs; the mailer alone finds out
-whether there is an account to send a code to.
+whether there is an account to send a code to. The hand-over names the request with a
+random id: Lambda retries a failed mailing with the same event, and the mailer makes one
+code per request id however often it runs (`reset_mail`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 from . import aws, limits, settings
@@ -39,14 +42,16 @@ def request_reset(document: dict[str, Any], source_ip: str | None = None) -> dic
 
 
 def hand_over(email: str) -> None:
-    """Invoke the mailer asynchronously (Lambda's Event invocation: 202, and the mailer runs later)."""
+    """Invoke the mailer asynchronously (Lambda's Event invocation: 202, and the mailer runs later) with
+    `{"email": ..., "request_id": ...}`, a fresh random id for this request (never the code)."""
     configured = settings.aws()
+    event = {"email": email, "request_id": uuid.uuid4().hex}
     answer = aws.call(
         "lambda",
         aws.region_of(MAILER, configured),
         f"/2015-03-31/functions/{MAILER}/invocations",
         {"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event"},
-        json.dumps({"email": email}).encode(),
+        json.dumps(event).encode(),
         what="cannot hand the reset to the mailer",
         aws=configured,
         keep_alive=True,

@@ -149,7 +149,10 @@ class MailSettings(NamedTuple):
     def from_environment(cls, env: Environment) -> MailSettings:
         sender, outbox = _text(env, "AUTH_MAIL_SENDER"), _text(env, "AUTH_MAIL_OUTBOX")
         if not sender and not outbox:
-            raise SettingsError("neither AUTH_MAIL_SENDER nor AUTH_MAIL_OUTBOX is set: one must say where mail goes")
+            raise SettingsError(
+                "AUTH_MAIL_SENDER is not set (the stack's MailSenderAddress, an address verified in Amazon SES):"
+                " no reset code can be mailed; locally AUTH_MAIL_OUTBOX names a file to mail into instead"
+            )
         return cls(sender, outbox)
 
 

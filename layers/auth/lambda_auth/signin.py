@@ -1,8 +1,9 @@
 """Tokens and the sign-in sessions they belong to: every token issued is for a session recorded in the table.
 
 A session begins at signup, login, a password reset or `lambda-auth token`; a password
-change gives a fresh token for the session it is made in. The session lasts as long as
-its latest token (`exp`), and the token names it in its `sid` claim.
+change gives the session it is made in a new id (`successor`), so that the tokens issued
+before it are refused, and a token of the new id. The session lasts as long as its
+latest token (`exp`), and the token names it in its `sid` claim.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ def new_session(user_id: int, ttl_seconds: int | None = None, now: float | None 
     return sessions.Session(sessions.new_id(), user_id, created_at, created_at + ttl)
 
 
-def renewed(session: sessions.Session, now: float | None = None) -> sessions.Session:
-    """`session` lasting one token's lifetime from now (its id and start unchanged); not stored."""
+def successor(session: sessions.Session, now: float | None = None) -> sessions.Session:
+    """The session that takes over from `session`: the same user and start, a new id, lasting one
+    token's lifetime from now; not stored."""
     expires_at = int(time.time() if now is None else now) + settings.tokens().ttl_seconds
-    return sessions.Session(session.id, session.user_id, session.created_at, expires_at)
+    return sessions.Session(sessions.new_id(), session.user_id, session.created_at, expires_at)
 
 
 def token_for(session: sessions.Session, extras: dict[str, Any] | None = None, now: float | None = None) -> str:

@@ -27,14 +27,28 @@ class AttemptItem(TableModel):
 
 
 def count_attempt(key: str, window_seconds: int, now: int) -> Attempts:
-    """Add one attempt to the window open for `key`, or open a new window; atomic under concurrency."""
+    """Add one attempt to the window open for `key`, opening one if none is; atomic under concurrency.
+
+    One write whether a window was open or not (so its time tells nothing of earlier
+    attempts): it adds the attempt and sets the window's end only where none is set yet, on
+    condition that no item exists or its window is still open, and answers the counts it
+    leaves. Only an ended window that DynamoDB's TTL has not deleted yet takes a second
+    write, which opens a new one.
+    """
     item = AttemptItem(pk=key)
+    ends_at = now + window_seconds
     try:
-        item.update(actions=[AttemptItem.attempts.add(1)], condition=AttemptItem.window_ends_at > now)
+        item.update(
+            actions=[
+                AttemptItem.attempts.add(1),
+                AttemptItem.window_ends_at.set(AttemptItem.window_ends_at | ends_at),
+                AttemptItem.expires_at.set(AttemptItem.expires_at | ends_at),
+            ],
+            condition=AttemptItem.pk.does_not_exist() | (AttemptItem.window_ends_at > now),
+        )
     except UpdateError as error:
         if not condition_failed(error):
             raise
-        ends_at = now + window_seconds
         try:
             item.update(
                 actions=[
@@ -47,7 +61,7 @@ def count_attempt(key: str, window_seconds: int, now: int) -> Attempts:
         except UpdateError as race:
             if not condition_failed(race):
                 raise
-            # A concurrent attempt opened the window first: count this one in it.
+            # A concurrent attempt opened the new window first: count this one in it.
             item.update(actions=[AttemptItem.attempts.add(1)])
     return Attempts(count=int(item.attempts), window_ends_at=int(item.window_ends_at))
 

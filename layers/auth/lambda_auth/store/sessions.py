@@ -1,10 +1,12 @@
 """Sign-in sessions: every token belongs to one, and a token whose session has ended is refused.
 
 One item per user, `sessions#<user_id>`, maps the id of each of the user's live sessions
-to when it began and when its latest token expires. Starting a session adds an entry;
-ending one removes it; ending every other (or every) session replaces the map in one
-write, so no session can slip between a read and a write. Entries past their expiry are
-dropped when the next session starts, and so is the oldest once a user has `MAX_SESSIONS`.
+to when it began and when its latest token expires. Starting a session adds an entry
+(`start` on its own, `begin` in a transaction with the writes that justify it, such as a
+check that the password a login verified is still the user's); ending one removes it;
+ending every other (or every) session replaces the map in one write, so no session can
+slip between a read and a write. Entries past their expiry are dropped when the next
+session starts, and so is the oldest once a user has `MAX_SESSIONS`.
 The authorizer reads one entry per check (it does so without this module's library, see
 `session_check`).
 """
@@ -71,25 +73,60 @@ def start(user_id: int, session_id: str, created_at: int, expires_at: int, first
                 raise
     else:
         item.update(actions=add[0])
-    live = sorted(_entries(item).items(), key=lambda pair: int(pair[1]["created_at"]), reverse=True)
-    ended = [sid for sid, value in live if int(value["expires_at"]) <= created_at]
-    kept = [sid for sid, _ in live if sid not in ended]
-    ended += [sid for sid in kept[MAX_SESSIONS:] if sid != session_id]
+    recorded = [_session(user_id, sid, value) for sid, value in _entries(item).items()]
+    ended = _ended(recorded, Session(session_id, user_id, int(created_at), int(expires_at)))
     if ended:
         item.update(actions=[SessionsItem.sessions[sid].remove() for sid in ended])
 
 
-def of(user_id: int) -> list[Session]:
-    """The user's recorded sessions, newest first (expired ones may still be among them)."""
+def _ended(recorded: list[Session], session: Session) -> list[str]:
+    """The ids of `recorded` sessions to forget as `session` starts: the expired ones, and the
+    oldest past `MAX_SESSIONS` live ones (`session` counted among them, and never ended)."""
+    newest_first = sorted(recorded, key=lambda known: known.created_at, reverse=True)
+    expired = [known.id for known in newest_first if known.expires_at <= session.created_at]
+    kept = [known.id for known in newest_first if known.id not in expired and known.id != session.id]
+    return expired + kept[MAX_SESSIONS - 1 :]
+
+
+def recorded(user_id: int) -> list[Session] | None:
+    """The user's recorded sessions (expired ones may be among them), or None when the user has no
+    sessions item at all (never signed in since sessions exist, or every session ended by a global logout)."""
     try:
         item = SessionsItem.get(key(user_id), consistent_read=True)
     except DoesNotExist:
-        return []
-    found = [
-        Session(sid, user_id, int(value["created_at"]), int(value["expires_at"]))
-        for sid, value in _entries(item).items()
-    ]
-    return sorted(found, key=lambda session: session.created_at, reverse=True)
+        return None
+    if item.sessions is None:
+        return None
+    return [_session(user_id, sid, value) for sid, value in _entries(item).items()]
+
+
+def begin(transaction: TransactWrite, session: Session, known: list[Session] | None) -> None:
+    """In `transaction`: record `session` as live, forgetting what `start` forgets of the `known`
+    sessions (`recorded` read them). The transaction fails if the user's sessions item was
+    created or deleted since (read them again and retry)."""
+    item = SessionsItem(pk=key(session.user_id))
+    entry = _entry(session.created_at, session.expires_at)
+    if known is None:
+        created: list[Action] = [SessionsItem.sessions.set({session.id: entry})]
+        transaction.update(item, actions=created, condition=SessionsItem.sessions.does_not_exist())
+        return
+    actions: list[Action] = [SessionsItem.sessions[session.id].set(entry)]
+    actions += [SessionsItem.sessions[sid].remove() for sid in _ended(known, session)]
+    transaction.update(item, actions=actions, condition=SessionsItem.sessions.exists())
+
+
+def is_live(user_id: int, session_id: str) -> bool:
+    """Whether the session is recorded as live (read strongly consistent)."""
+    return any(session.id == session_id for session in recorded(user_id) or [])
+
+
+def _session(user_id: int, session_id: str, value: Any) -> Session:
+    return Session(session_id, user_id, int(value["created_at"]), int(value["expires_at"]))
+
+
+def of(user_id: int) -> list[Session]:
+    """The user's recorded sessions, newest first (expired ones may still be among them)."""
+    return sorted(recorded(user_id) or [], key=lambda session: session.created_at, reverse=True)
 
 
 def end(user_id: int, session_id: str) -> bool:
@@ -110,14 +147,14 @@ def end_all(user_id: int) -> None:
     SessionsItem(pk=key(user_id)).delete()
 
 
-def keep_only(transaction: TransactWrite, session: Session, must_be_live: bool) -> None:
-    """In `transaction`: end every session of the user but `session`, which stays (or starts) with its times.
+def keep_only(transaction: TransactWrite, session: Session, while_live: str | None) -> None:
+    """In `transaction`: end every session of the user, and make `session` (with its times) the one left.
 
-    With `must_be_live`, the transaction fails unless `session` is live when it commits (a
-    concurrent logout of it wins).
+    With `while_live`, a session id, the transaction fails unless that session is live when
+    it commits (a concurrent logout of it wins); `session` may be it or its successor.
     """
-    if must_be_live:
-        transaction.update(SessionsItem(pk=key(session.user_id)), actions=_only(session), condition=_live(session.id))
+    if while_live is not None:
+        transaction.update(SessionsItem(pk=key(session.user_id)), actions=_only(session), condition=_live(while_live))
     else:
         transaction.save(SessionsItem(pk=key(session.user_id), sessions=_only_value(session)))
 

@@ -116,6 +116,13 @@ def transaction_refused(error: PynamoDBException) -> bool:
     return refused and any(reason is not None and reason.code == "ConditionalCheckFailed" for reason in reasons)
 
 
+def transaction_conflicted(error: PynamoDBException) -> bool:
+    """Whether a transaction was cancelled because another one was writing one of its items (try it again)."""
+    reasons = getattr(error, "cancellation_reasons", None) or []
+    cancelled = error.cause_response_code == "TransactionCanceledException"
+    return cancelled and any(reason is not None and reason.code == "TransactionConflict" for reason in reasons)
+
+
 def condition_failed(error: PynamoDBException) -> bool:
     """Whether a conditional write was refused because its condition did not hold."""
     return error.cause_response_code == "ConditionalCheckFailedException"

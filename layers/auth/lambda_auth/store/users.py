@@ -141,13 +141,32 @@ def list_users(search: str = "", limit: int = 50, progress: Callable[[int], None
     return sorted(found, key=lambda user: user.id)
 
 
-def set_password(transaction: TransactWrite, email: str, user_id: int, password_hash: str) -> None:
-    """In `transaction`: store a new password hash, on condition that `email` still belongs to `user_id`."""
+def set_password(
+    transaction: TransactWrite, email: str, user_id: int, password_hash: str, replacing: str | None = None
+) -> None:
+    """In `transaction`: store a new password hash, on condition that `email` still belongs to `user_id`
+    and, given `replacing`, that its hash is still that one (the one a password check verified)."""
+    condition = CredentialItem.user_id == user_id
+    if replacing is not None:
+        condition &= CredentialItem.password_hash == replacing
     transaction.update(
         CredentialItem(pk=layout.credentials(email)),
         actions=[CredentialItem.password_hash.set(password_hash)],
-        condition=CredentialItem.user_id == user_id,
+        condition=condition,
     )
+
+
+def replace_password_hash(transaction: TransactWrite, email: str, verified: Credentials, password_hash: str) -> None:
+    """In `transaction`: store a new hash of the same password (a re-hash), on condition that `email`'s
+    credentials are still `verified` (a password change or reset meanwhile wins)."""
+    set_password(transaction, email, verified.user_id, password_hash, replacing=verified.password_hash)
+
+
+def require_unchanged(transaction: TransactWrite, email: str, verified: Credentials) -> None:
+    """In `transaction`: a condition, writing nothing, that `email`'s credentials are still `verified`:
+    the same user and the hash a password check verified."""
+    unchanged = (CredentialItem.user_id == verified.user_id) & (CredentialItem.password_hash == verified.password_hash)
+    transaction.condition_check(CredentialItem, layout.credentials(email), condition=unchanged)
 
 
 def has_password_hash(email: str, password_hash: str) -> bool:
@@ -155,12 +174,3 @@ def has_password_hash(email: str, password_hash: str) -> bool:
     whether an earlier attempt of the same transaction committed (a hash, salted, is never made twice)."""
     credentials = get_credentials(email)
     return credentials is not None and hmac.compare_digest(credentials.password_hash, password_hash)
-
-
-def replace_password_hash(email: str, user_id: int, password_hash: str) -> None:
-    """Store a new hash for the same password (a re-hash), only if `email` still belongs to `user_id`."""
-    item = CredentialItem(pk=layout.credentials(email))
-    item.update(
-        actions=[CredentialItem.password_hash.set(password_hash)],
-        condition=CredentialItem.user_id == user_id,
-    )
