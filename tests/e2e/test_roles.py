@@ -21,6 +21,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import awaited_reset_code
 from tests.e2e.conftest import (
+    COMMAND_TIMEOUT_SECONDS,
     GENEROUS_LIMITS,
     ROOT,
     START_TIMEOUT_SECONDS,
@@ -136,6 +138,11 @@ class Server:
         return awaited_reset_code(self.outbox, email)
 
 
+def launcher(options: str, *arguments: str) -> list[str]:
+    """The command that runs `lambda-auth ARGUMENTS` through LAUNCHER with `options` (its JSON)."""
+    return [sys.executable, "-c", LAUNCHER, options, *arguments]
+
+
 @contextlib.contextmanager
 def launched(
     tmp_path_factory: pytest.TempPathFactory, name: str, narrow: dict[str, list[str]] | None = None
@@ -147,7 +154,7 @@ def launched(
     options = json.dumps({"keys": str(keys_path), "narrow": narrow or {}})
     arguments = ["serve", "--port", "0", "--jwks", str(folder / "jwks.json"), "--verbose", *GENEROUS_LIMITS]
     process = subprocess.Popen(  # noqa: S603 - this interpreter, our own script and arguments
-        [sys.executable, "-c", LAUNCHER, options, *arguments],
+        launcher(options, *arguments),
         cwd=ROOT,
         env=cli_environment(),
         stdin=subprocess.DEVNULL,
@@ -320,6 +327,32 @@ def test_the_same_route_answers_under_its_role_as_written(server: Server) -> Non
     reply = server.me(server.signup(email).json()["authToken"])
     assert reply.status == 200 and reply.json()["email"] == email
     assert denials(server.log(), "MeFunction") == []
+
+
+def test_invoke_runs_a_function_under_its_role_and_a_narrowed_one_is_its_500(tmp_path: Path) -> None:
+    def invoke(narrow: dict[str, list[str]]) -> subprocess.CompletedProcess[str]:
+        options = json.dumps({"keys": str(tmp_path / "role-keys.json"), "narrow": narrow})
+        arguments = ["invoke", "MeFunction", "--event", "events/me.json", "--jwks", str(tmp_path / "jwks.json")]
+        return subprocess.run(  # noqa: S603 - this interpreter, our own script and arguments
+            launcher(options, *arguments),
+            cwd=ROOT,
+            env=cli_environment(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+            check=False,
+        )
+
+    as_written = invoke({})
+    assert as_written.returncode == 0, as_written.stderr
+    assert json.loads(as_written.stdout)["statusCode"] == 401  # the event's user 1 is in no fresh store
+    assert denials(as_written.stderr, "MeFunction") == []
+    narrowed = invoke({"MeFunction": ["dynamodb:GetItem"]})
+    assert narrowed.returncode == 0, narrowed.stderr
+    answer = json.loads(narrowed.stdout)
+    assert (answer["statusCode"], json.loads(answer["body"])) == (500, FATAL)
+    assert denials(narrowed.stderr, "MeFunction") == ["dynamodb:GetItem"]
 
 
 # (d) One function's key cannot do what another's role allows.
