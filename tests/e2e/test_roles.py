@@ -407,6 +407,25 @@ def test_only_the_reset_request_s_key_may_invoke_the_mailer(server: Server) -> N
     assert allowed["StatusCode"] == 202
 
 
+@pytest.mark.parametrize(
+    "named",
+    [
+        "PasswordResetMailerFunction:$LATEST",
+        "arn:aws:lambda:us-east-1:123456789012:function:PasswordResetMailerFunction",
+        "arn:aws:lambda:us-east-1:123456789012:function:PasswordResetMailerFunction:$LATEST",
+    ],
+)
+def test_the_mailer_is_invoked_by_its_arn_or_with_a_qualifier_as_by_its_name(server: Server, named: str) -> None:
+    event = json.dumps({"email": email_address(), "request_id": uuid.uuid4().hex}).encode()
+    answer = server.client("lambda", "PasswordResetFunction").invoke(
+        FunctionName=named, InvocationType="Event", Payload=event
+    )
+    assert answer["StatusCode"] == 202
+    with pytest.raises(ClientError) as denied:
+        server.client("lambda", "MeFunction").invoke(FunctionName=named, InvocationType="Event", Payload=event)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
 def test_a_role_s_key_signed_with_another_secret_is_refused(server: Server) -> None:
     key_id, _ = server.keys["MeFunction"]
     forged = boto3.client(
