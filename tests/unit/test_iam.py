@@ -5,6 +5,7 @@ code makes (read from the layer's store modules) and the calls its neighbours ma
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -632,3 +633,12 @@ def test_each_role_has_a_key_of_its_own() -> None:
     assert len(set(keys)) == len(keys) == len(CALLS)
     for role in roles().by_function.values():
         assert roles().credentials(role.credentials.access_key_id) == role.credentials
+
+
+def test_a_role_whose_policy_cannot_be_evaluated_stops_the_server_naming_the_role() -> None:
+    app = template.application()
+    me = app.functions["MeFunction"]
+    unreadable = {"Statement": [{"Effect": "Allow", "NotAction": "dynamodb:DeleteItem", "Resource": "*"}]}
+    app.functions["MeFunction"] = dataclasses.replace(me, policies=(*me.policies, unreadable))
+    with pytest.raises(template.TemplateError, match=r"^MeFunctionRole \(MeFunction's role\): .*NotAction"):
+        Roles(app)
