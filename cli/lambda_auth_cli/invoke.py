@@ -45,8 +45,7 @@ def invoke(args: argparse.Namespace) -> int:
             # The functions' logs go to stderr, so that stdout holds only the result. Only this one starts now;
             # another (the mailer a reset hands over to) starts when it is invoked.
             with redirect_stdout(sys.stderr):
-                enforced = roles if table.credentials is not None else None  # as `serve` decides
-                functions = start_functions(app, keys, enforced, args.verbose, endpoint, [args.function], True)
+                functions = start_functions(app, keys, roles, table, args.verbose, endpoint, [args.function], True)
                 lambda_api.functions = functions
                 try:
                     result: Any = functions[args.function].invoke(event, request_id)

@@ -24,25 +24,25 @@ from .server import LocalServer
 def start_functions(
     app: template.Application,
     keys: JwksFile,
-    roles: Roles | None,
+    roles: Roles,
+    table: local_aws.LocalTable,
     verbose: bool,
     lambda_endpoint: str | None = None,
     started: Collection[str] | None = None,
     logs_to_stderr: bool = False,
 ) -> dict[str, FunctionInstances]:
-    """Every function's instances, each with its own environment and its role's key (this process's credentials
-    where `roles` is None: a DynamoDB endpoint of the developer's knows no role, and DynamoDB Local would keep a
-    database per key); the first instance of each function in `started` (all by default) started now, so that an
-    import error stops the command at once. This process keeps the variables the functions share, for its own use
-    of the layer."""
+    """Every function's instances, each with its own environment and its role's key; the first instance of each
+    function in `started` (all by default) started now, so that an import error stops the command at once.
+    This process keeps the variables the functions share, for its own use of the layer.
+    On a DynamoDB endpoint of the developer's (`table` not embedded), which knows no role's key, the functions keep
+    this process's credentials instead, and their roles are not enforced."""
     environments = local_aws.function_environments(app, keys.path, verbose, lambda_endpoint)
     local_aws.apply(local_aws.shared(environments))
     functions = {}
     for name, function in app.functions.items():
-        own = {}
-        if roles is not None:
-            key = roles.by_function[name].credentials
-            own = {"AWS_ACCESS_KEY_ID": key.access_key_id, "AWS_SECRET_ACCESS_KEY": key.secret_access_key}
+        key = roles.by_function[name].credentials
+        own = {"AWS_ACCESS_KEY_ID": key.access_key_id, "AWS_SECRET_ACCESS_KEY": key.secret_access_key}
+        own = own if table.credentials is not None else {}
         functions[name] = FunctionInstances(function, environments[name] | own, logs_to_stderr=logs_to_stderr)
     names = list(app.functions if started is None else started)
     for name in names:  # every cold start at once, then each awaited
@@ -152,8 +152,7 @@ def serve(args: argparse.Namespace) -> int:
         created = keys.ensure()
         with local_aws.local_table(roles) as table:
             local_aws.empty_outbox(keys.path)  # this run's mail only
-            enforced = roles if table.credentials is not None else None  # the embedded DynamoDB holds roles to theirs
-            functions = start_functions(app, keys, enforced, args.verbose, _record_url(args.host, server.port))
+            functions = start_functions(app, keys, roles, table, args.verbose, _record_url(args.host, server.port))
             gateway.functions = functions
             server.lambda_api = local_aws.LambdaInvokeApi(functions, roles, app.region)
             server.devtools, debug = devtools(args, server.port, gateway.base_path, keys)
@@ -166,7 +165,8 @@ def serve(args: argparse.Namespace) -> int:
             record.write()
             try:
                 key_line = f"{keys.path} ({'created now, with a fresh key' if created else 'existing'})"
-                say(_banner(app, base_url, table.describe(), key_line, debug, args.verbose, enforced is not None))
+                enforced = table.credentials is not None  # as start_functions decides
+                say(_banner(app, base_url, table.describe(), key_line, debug, args.verbose, enforced))
                 server.serve_forever()
             except (KeyboardInterrupt, Stop):
                 say(f"{PROGRAM}: stopped")
