@@ -6,6 +6,10 @@ body against openapi.yaml would; the server side is lambda_auth.validation, as t
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -310,3 +314,64 @@ def test_every_operation_with_a_body_has_an_example() -> None:
 @pytest.mark.parametrize(("operation_id", "example"), request_examples())
 def test_every_request_example_is_valid_for_both(operation_id: str, example: dict[str, Any]) -> None:
     assert_both_accept(operation_id, example)
+
+
+# the patterns in both regex dialects
+
+
+def patterns(node: object) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+        return found.union(*(patterns(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(patterns(value) for value in node))
+    return set()
+
+
+SAMPLES = sorted(
+    {
+        value
+        for value in [
+            *ACCEPTED_EMAILS,
+            *REFUSED_EMAILS,
+            *ACCEPTED_NEW_PASSWORDS,
+            *REFUSED_NEW_PASSWORDS,
+            "Ada\n",
+            "Ada\x85",
+            "\x1bAda",
+            "12345678",
+            "12345678\n",
+            "a.b.c.d.e",
+            "a.b.c.d.e\n",
+            "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668",
+        ]
+        if isinstance(value, str)
+    }
+)
+ECMA_SCRIPT = """
+const cases = JSON.parse(require("fs").readFileSync(0, "utf8"));
+console.log(JSON.stringify(cases.map(([pattern, value]) => new RegExp(pattern, "u").test(value))));
+"""
+
+
+def test_every_pattern_matches_the_same_text_in_ecma_262_as_in_python() -> None:
+    """OpenAPI's dialect is ECMA-262 (JavaScript's, with the u flag as JSON Schema validators use it);
+    jsonschema and schemathesis use Python's. Both must match exactly the same samples."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: it is the ECMA-262 engine this test compares with")
+    cases = [
+        (pattern, value)
+        for pattern in sorted(patterns(DOCUMENT["paths"]) | patterns(DOCUMENT["components"]))
+        for value in SAMPLES
+    ]
+    result = subprocess.run(  # noqa: S603 - node with a fixed script
+        [node, "-e", ECMA_SCRIPT], input=json.dumps(cases), capture_output=True, text=True, timeout=60, check=True
+    )
+    in_ecma = json.loads(result.stdout)
+    in_python = [re.search(pattern, value) is not None for pattern, value in cases]
+    differences = [case for case, ecma, python in zip(cases, in_ecma, in_python, strict=True) if ecma != python]
+    assert differences == []
+    for pattern in {pattern for pattern, _ in cases}:  # each pattern sees text it takes and text it refuses
+        outcomes = {python for (tested, _), python in zip(cases, in_python, strict=True) if tested == pattern}
+        assert outcomes == {True, False}, pattern
