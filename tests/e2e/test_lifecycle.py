@@ -293,7 +293,7 @@ def test_a_code_for_an_email_without_a_reset_is_refused_alike(server: RunningSer
         ("/auth/password-reset/confirm", {"email": "a@example.com", "code": "12345678"}, "new_password"),
         (
             "/auth/password-reset/confirm",
-            {"email": "a@example.com", "code": "1", "new_password": "short"},
+            {"email": "a@example.com", "code": "12345678", "new_password": "short"},
             "new_password",
         ),
     ],

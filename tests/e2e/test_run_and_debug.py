@@ -111,7 +111,7 @@ def docs(browser_context: Any, server: RunningServer) -> Iterator[tuple[Any, Wat
     watch.attach(page)
     try:
         page.goto(f"{server.origin}/docs")
-        expect(page.locator("#operations-default-me")).to_be_visible()
+        expect(operation_block(page, "me")).to_be_visible()
         yield page, watch
     finally:
         page.close()
@@ -129,9 +129,14 @@ def run(operation: Any) -> tuple[str, dict[str, Any]]:
     return status, json.loads(body)
 
 
+def operation_block(page: Any, operation_id: str) -> Any:
+    """Swagger UI's block of an operation; its id is `operations-<tag>-<operationId>`."""
+    return page.locator(f"div.opblock[id$='-{operation_id}']")
+
+
 def try_it(page: Any, operation_id: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Open an operation, put `body` in its request body, run it: the status and JSON body of the answer."""
-    operation = page.locator(f"#operations-default-{operation_id}")
+    operation = operation_block(page, operation_id)
     operation.locator(".opblock-summary").click()
     operation.locator("textarea.body-param__text").fill(json.dumps(body))
     return run(operation)
@@ -170,7 +175,7 @@ def test_a_user_signed_up_on_the_page_is_picked_authorized_and_runs_me(docs: tup
     page, watch = docs
     email = f"lin.{uuid.uuid4().hex[:8]}@example.com"
 
-    signup = page.locator("#operations-default-signup")
+    signup = operation_block(page, "signup")
     signup.locator(".opblock-summary").click()
     signup.locator("textarea.body-param__text").fill(json.dumps({"name": "Lin", "email": email, "password": PASSWORD}))
     status, answer = run(signup)
@@ -182,7 +187,7 @@ def test_a_user_signed_up_on_the_page_is_picked_authorized_and_runs_me(docs: tup
     expect(bearer).to_contain_text("Authorized")  # the token is in Authorize, for the bearer header
     page.locator(".dialog-ux button.close-modal").click()
 
-    me = page.locator("#operations-default-me")
+    me = operation_block(page, "me")
     expect(me.locator("button.execute")).to_be_visible()  # picking a user opened GET /auth/me
     status, profile = run(me)
     assert status == "200", profile
@@ -210,7 +215,7 @@ def test_the_picker_can_send_the_token_in_the_authtoken_query_parameter(
     assert signup.status == 200
 
     pick(page, email, "authtokenQuery")
-    me = page.locator("#operations-default-me")
+    me = operation_block(page, "me")
     status, profile = run(me)
     assert status == "200" and profile["email"] == email
     url = me.locator(".request-url pre").text_content() or ""

@@ -132,7 +132,7 @@
       for (const tr of rows.children) {
         tr.classList.toggle("rd-chosen", tr.dataset.email === user.email);
       }
-      ui.layoutActions.show(["operations", "default", "me"], true);
+      ui.layoutActions.show(["operations", "account", "me"], true); // GET /auth/me, under its tag in openapi.yaml
       const until = utc(answer.expires_at * 1000);
       say(`Authorized as ${answer.user.email} (id ${answer.user.id}) with ${scheme}, until ${until} UTC. Run GET /auth/me below.`);
     } catch (error) {
