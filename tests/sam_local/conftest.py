@@ -26,7 +26,8 @@ import pytest
 from lambda_auth import aws
 from lambda_auth_cli import docker_engine, sam_local
 from tests.conftest import reset_code_in
-from tests.e2e.conftest import ROOT, Output, call, cli_environment, spawn
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import ROOT, Output, Reply, cli_environment, spawn
 
 # The first run on a machine builds the invoke image (debootstrap) before sam local starts.
 START_TIMEOUT_SECONDS = 600
@@ -34,6 +35,11 @@ STOP_TIMEOUT_SECONDS = 90
 INVOKE_TIMEOUT_SECONDS = 180
 # A reset's mail comes from the mailer's container, under start-lambda: the first one starts it.
 MAIL_TIMEOUT_SECONDS = 120
+# A route's first request waits for sam local to start its containers, one after the other: the authorizer's,
+# then the function's. That took 19 s for the first GET /auth/me on a busy two-CPU machine (8 to 12 s for one
+# container), over the e2e client's 30 s at times. So a request here may take as long as an invoke: the bound
+# is for a hang, not for a slow start.
+REQUEST_TIMEOUT_SECONDS = INVOKE_TIMEOUT_SECONDS
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +165,17 @@ def moto_secret_key(files: sam_local.RunFiles) -> str:
         if line.startswith("export AWS_SECRET_ACCESS_KEY="):
             return line.partition("=")[2]
     raise AssertionError(f"{files.credentials} holds no secret key")
+
+
+def call(
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw_body: bytes | None = None,
+) -> Reply:
+    """One HTTP request (`tests.e2e.conftest.call`), with the time sam local may take to start containers."""
+    return e2e.call(url, method, body, headers, raw_body, timeout=REQUEST_TIMEOUT_SECONDS)
 
 
 def _answers(base_url: str) -> bool:

@@ -16,9 +16,9 @@ import pytest
 
 from lambda_auth import aws
 from tests.conftest import EVENTS, unique_email
-from tests.e2e.conftest import Reply, call
+from tests.e2e.conftest import Reply
 
-from .conftest import MAIL_TIMEOUT_SECONDS, SamLocal, tcp_ports_listened_by, unix_sockets_listened_by
+from .conftest import MAIL_TIMEOUT_SECONDS, SamLocal, call, tcp_ports_listened_by, unix_sockets_listened_by
 
 PASSWORD = "analytical1"
 NEW_PASSWORD = "a new analytical engine 2"
