@@ -214,6 +214,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 def _listens(path: Path) -> bool:
+    """Whether a server accepts connections on the Unix socket `path`."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(1)
         try:
@@ -300,7 +301,8 @@ def command(args: argparse.Namespace) -> int:
         bridge = docker_engine.bridge_gateway()
         moto = stack.enter_context(local_aws.embedded_dynamodb(bridge, after_request=OutboxCopy(files.outbox)))
         variables = _moto_ready(moto)
-        # mkdtemp's folder is its owner's alone; a Unix socket's path is short (about 100 bytes at most).
+        # mkdtemp's folder is its owner's alone; not in --state-dir, whose path may be longer than a Unix socket's
+        # may be (about 100 bytes).
         private = Path(tempfile.mkdtemp(prefix="lambda-auth-sam-"))
         stack.callback(shutil.rmtree, private, ignore_errors=True)
         lambda_socket = private / "start-lambda.sock"

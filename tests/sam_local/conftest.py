@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -209,8 +210,11 @@ def sam(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamL
         assert status == 0, f"lambda-auth sam-local did not stop cleanly ({status}):\n{output.text()[-6000:]}"
         shown = sum(secret in output.text() for secret in running.secrets)
         assert shown == 0, f"its output shows {shown} of the run's tokens and key"  # which, it does not say
-        # It leaves nothing behind: not the moto's key, not the outbox's codes, not a container.
+        # It leaves nothing behind: not the moto's key, not the outbox's codes, not start-lambda's socket, not a
+        # container.
         assert not [path for path in files.all if path.exists()]
+        sockets = re.findall(r"start-lambda on its socket (\S+)", output.text())
+        assert sockets and not [path for path in sockets if Path(path).parent.exists()]
         containers = subprocess.run(
             ["docker", "ps", "--all", "--quiet", "--filter", "label=sam.cli.container.type=lambda"],  # noqa: S607
             capture_output=True,
