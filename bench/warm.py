@@ -7,8 +7,9 @@
 - /auth/me: one bare GetItem (boto3, consistent read) of the same item on the same endpoint, ≤ 1.3x;
 - login: argon2 verification with the same parameters, plus the DynamoDB calls a successful
   login makes, with boto3: the two attempt counters counted (UpdateItem), the credentials
-  read (GetItem), the email's counter cleared (DeleteItem), the address's attempt taken
-  back (UpdateItem) and the new session recorded (UpdateItem), ≤ 1.2x;
+  read (GetItem), the new session recorded on condition that the credentials are still those
+  checked (TransactWriteItems: a ConditionCheck and an Update), the email's counter cleared
+  (DeleteItem) and the address's attempt taken back (UpdateItem), ≤ 1.2x;
 - signup: argon2 hashing with the same parameters, plus the two UpdateItems, the
   TransactWriteItems and the first session's UpdateItem that signup makes, with boto3, ≤ 1.2x;
 - enumeration: a login with an unknown email against a wrong password, a password reset
@@ -183,15 +184,37 @@ def login_and_signup(env: Environment, results: Results, rounds: int) -> None:
                 ReturnValues="ALL_NEW",
             )
 
+        credentials = {"pk": {"S": f"email#{email}"}}
+
+        def record_session_if_unchanged(index: int, password_hash: dict[str, Any]) -> None:
+            """The new session, in the user's item, in one transaction with a check that the hash is unchanged."""
+            entry = {"M": {"created_at": {"N": str(int(time.time()))}, "expires_at": {"N": str(int(time.time()) + 60)}}}
+            check = {
+                "TableName": TABLE,
+                "Key": credentials,
+                "ConditionExpression": "#hash = :hash",
+                "ExpressionAttributeNames": {"#hash": "password_hash"},
+                "ExpressionAttributeValues": {":hash": password_hash},
+            }
+            update = {
+                "TableName": TABLE,
+                "Key": floor_sessions,
+                "UpdateExpression": "SET #sessions.#sid = :entry",
+                "ConditionExpression": "attribute_exists(#sessions)",
+                "ExpressionAttributeNames": {"#sessions": "sessions", "#sid": f"s{index}"},
+                "ExpressionAttributeValues": {":entry": entry},
+            }
+            client.transact_write_items(TransactItems=[{"ConditionCheck": check}, {"Update": update}])
+
         def login_floor(index: int) -> None:
             count_attempt(email_counter, "1", "#window_ends_at > :now")
             count_attempt(address_counter, "1", "#window_ends_at > :now")
-            client.get_item(TableName=TABLE, Key={"pk": {"S": f"email#{email}"}}, ConsistentRead=True)
+            read = client.get_item(TableName=TABLE, Key=credentials, ConsistentRead=True)
             hasher.verify(encoded, PASSWORD)
+            record_session_if_unchanged(index, read["Item"]["password_hash"])
             # The floor keeps its counter to reuse it; login deletes the email's: one write each.
             count_attempt(email_counter, "-1", "#attempts > :zero")
             count_attempt(address_counter, "-1", "#attempts > :zero")
-            record_session(floor_sessions, index, first=False)  # the new session, in the user's item
 
         login_samples, login_floor_samples = paired(login_route, login_floor, rounds)
 

@@ -181,54 +181,66 @@ _TRANSACT_ACTIONS = {
 def dynamodb_requests(operation: str, body: Any, region: str, account: str, partition_key: str) -> list[Request]:
     """What IAM authorizes for one DynamoDB call (`operation`, e.g. GetItem, with its JSON `body`): one request per
     item it reads or writes, on the table's ARN, with the item's partition key as `dynamodb:LeadingKeys`; Scan and
-    the table-level operations without it."""
-    document = body if isinstance(body, dict) else {}
+    the table-level operations without it. A malformed body (DynamoDB's ValidationException) never raises here: an
+    item without a partition key is one whose key is empty, which no key prefix matches, and a batch or transaction
+    without items is one such item."""
+    document = _object(body)
 
     def table(name: Any) -> str:
-        text = str(name or "")
+        text = name if isinstance(name, str) else ""
         return text if text.startswith("arn:") else f"arn:aws:dynamodb:{region}:{account}:table/{text}"
 
     def request(action: str, table_name: Any, key: Any) -> Request:
-        value = key.get(partition_key) if isinstance(key, dict) else None
+        value = _object(key).get(partition_key)
         scalar = next(iter(value.values()), "") if isinstance(value, dict) and value else ""
         return Request(action, table(table_name), {LEADING_KEYS: (str(scalar),)})
 
     action = f"dynamodb:{operation}"
+    requests: list[Request] = []
     if operation in ("GetItem", "DeleteItem", "UpdateItem"):
-        return [request(action, document.get("TableName"), document.get("Key"))]
-    if operation == "PutItem":
-        return [request(action, document.get("TableName"), document.get("Item"))]
-    if operation == "Query":
-        return [request(action, document.get("TableName"), _queried_key(document, partition_key))]
-    if operation in ("TransactWriteItems", "TransactGetItems"):
-        requests = []
-        for item in document.get("TransactItems") or []:
-            ((kind, spec),) = item.items() if isinstance(item, dict) and len(item) == 1 else [("", {})]
-            spec = spec if isinstance(spec, dict) else {}
+        requests.append(request(action, document.get("TableName"), document.get("Key")))
+    elif operation == "PutItem":
+        requests.append(request(action, document.get("TableName"), document.get("Item")))
+    elif operation == "Query":
+        requests.append(request(action, document.get("TableName"), _queried_key(document, partition_key)))
+    elif operation in ("TransactWriteItems", "TransactGetItems"):
+        for entry in _list(document.get("TransactItems")):
+            entry = _object(entry)
+            kind, spec = next(iter(entry.items())) if len(entry) == 1 else ("", {})
+            spec = _object(spec)
             key = spec.get("Item") if kind == "Put" else spec.get("Key")
-            requests.append(request(_TRANSACT_ACTIONS.get(kind, f"dynamodb:{kind}"), spec.get("TableName"), key))
-        return requests
-    if operation == "BatchGetItem":
-        tables = document.get("RequestItems") or {}
-        return [request(action, name, key) for name, spec in tables.items() for key in (spec or {}).get("Keys", [])]
-    if operation == "BatchWriteItem":
-        tables = document.get("RequestItems") or {}
-        writes = [(name, write) for name, items in tables.items() for write in items or []]
-        return [
-            request(action, name, (write.get("PutRequest") or {}).get("Item") or write["DeleteRequest"].get("Key"))
-            for name, write in writes
-            if isinstance(write, dict) and (write.get("PutRequest") or write.get("DeleteRequest"))
-        ]
-    return [Request(action, table(document["TableName"]) if "TableName" in document else "*")]
+            requests.append(request(_TRANSACT_ACTIONS.get(kind, action), spec.get("TableName"), key))
+    elif operation == "BatchGetItem":
+        for name, spec in _object(document.get("RequestItems")).items():
+            requests += [request(action, name, key) for key in _list(_object(spec).get("Keys"))] or [
+                request(action, name, None)
+            ]
+    elif operation == "BatchWriteItem":
+        for name, writes in _object(document.get("RequestItems")).items():
+            for write in _list(writes) or [None]:
+                put, delete = _object(_object(write).get("PutRequest")), _object(_object(write).get("DeleteRequest"))
+                requests.append(request(action, name, put.get("Item") if put else delete.get("Key")))
+    else:
+        name = document.get("TableName")
+        return [Request(action, table(name) if name is not None else "*")]
+    return requests or [request(action, document.get("TableName"), None)]
+
+
+def _object(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _queried_key(document: dict[str, Any], partition_key: str) -> dict[str, Any]:
     """The partition key a Query's key condition names (`#name = :value` or `pk = :value`); {} if it names none."""
-    names = document.get("ExpressionAttributeNames") or {}
-    values = document.get("ExpressionAttributeValues") or {}
-    for name, value in re.findall(r"([#\w]+)\s*=\s*(:\w+)", str(document.get("KeyConditionExpression", ""))):
+    names = _object(document.get("ExpressionAttributeNames"))
+    values = _object(document.get("ExpressionAttributeValues"))
+    expression = document.get("KeyConditionExpression")
+    for name, value in re.findall(r"([#\w]+)\s*=\s*(:\w+)", expression if isinstance(expression, str) else ""):
         if names.get(name, name) == partition_key and value in values:
             return {partition_key: values[value]}
-    legacy = (document.get("KeyConditions") or {}).get(partition_key) or {}
-    listed = legacy.get("AttributeValueList") or []
+    listed = _list(_object(_object(document.get("KeyConditions")).get(partition_key)).get("AttributeValueList"))
     return {partition_key: listed[0]} if listed else {}

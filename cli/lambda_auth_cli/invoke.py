@@ -40,12 +40,12 @@ def invoke(args: argparse.Namespace) -> int:
     lambda_api = local_aws.LambdaInvokeApi({}, roles, app.region)
     functions = {}
     try:
-        with local_aws.local_table(roles), local_aws.lambda_endpoint(lambda_api) as endpoint:
+        with local_aws.local_table(roles) as table, local_aws.lambda_endpoint(lambda_api) as endpoint:
             request_id = f"local-{int(time.time() * 1000)}"
             # The functions' logs go to stderr, so that stdout holds only the result. Only this one starts now;
             # another (the mailer a reset hands over to) starts when it is invoked.
             with redirect_stdout(sys.stderr):
-                functions = start_functions(app, keys, roles, args.verbose, endpoint, [args.function], True)
+                functions = start_functions(app, keys, roles, table, args.verbose, endpoint, [args.function], True)
                 lambda_api.functions = functions
                 try:
                     result: Any = functions[args.function].invoke(event, request_id)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from lambda_auth import settings
 from lambda_auth.aws import canonical_request, signature
@@ -441,14 +441,17 @@ class LambdaInvokeApi:
             return answer(403, {"Type": "User", "message": "no credentials to check the request's signature"})
         own = LocalCredentials(configured.access_key_id, configured.secret_access_key)
         credentials = _signer(request.header, own, self.access)
-        url = request.path + (f"?{request.query}" if request.query else "")
+        # SigV4 signs Lambda's path encoded once more than sent (a function's ARN is sent with %3A for each colon).
+        url = quote(request.path, safe="/-_.~") + (f"?{request.query}" if request.query else "")
         reason = refusal("the local Lambda", request.method, url, request.header, request.body, credentials)
         if reason is not None:
             return answer(403, {"Type": "User", "message": reason})
         named = unquote(request.path[len(self.PREFIX) : -len(self.SUFFIX)])
-        name = named.rpartition(":")[2]
+        # A function's name or ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME), either maybe with :QUALIFIER.
+        parts = named.split(":")
+        name = (parts[6] if len(parts) > 6 else "") if named.startswith("arn:") else parts[0]
         if self.access is not None:
-            arn = f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{name}"
+            arn = f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{named}"
             arn = named if named.startswith("arn:") else arn
             denial = self.access.denial(credentials.access_key_id, [iam.Request("lambda:InvokeFunction", arn)])
             if denial is not None:  # as Lambda answers a caller its policies do not allow

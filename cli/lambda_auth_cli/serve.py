@@ -25,6 +25,7 @@ def start_functions(
     app: template.Application,
     keys: JwksFile,
     roles: Roles,
+    table: local_aws.LocalTable,
     verbose: bool,
     lambda_endpoint: str | None = None,
     started: Collection[str] | None = None,
@@ -32,13 +33,16 @@ def start_functions(
 ) -> dict[str, FunctionInstances]:
     """Every function's instances, each with its own environment and its role's key; the first instance of each
     function in `started` (all by default) started now, so that an import error stops the command at once.
-    This process keeps the variables the functions share, for its own use of the layer."""
+    This process keeps the variables the functions share, for its own use of the layer.
+    On a DynamoDB endpoint of the developer's (`table` not embedded), which knows no role's key, the functions keep
+    this process's credentials instead, and their roles are not enforced."""
     environments = local_aws.function_environments(app, keys.path, verbose, lambda_endpoint)
     local_aws.apply(local_aws.shared(environments))
     functions = {}
     for name, function in app.functions.items():
         key = roles.by_function[name].credentials
         own = {"AWS_ACCESS_KEY_ID": key.access_key_id, "AWS_SECRET_ACCESS_KEY": key.secret_access_key}
+        own = own if table.credentials is not None else {}
         functions[name] = FunctionInstances(function, environments[name] | own, logs_to_stderr=logs_to_stderr)
     names = list(app.functions if started is None else started)
     for name in names:  # every cold start at once, then each awaited
@@ -98,7 +102,9 @@ def devtools(args: argparse.Namespace, port: int, base_path: str, keys: JwksFile
     return tools, line
 
 
-def _banner(app: template.Application, base_url: str, data: str, keys: str, debug: str, verbose: bool) -> str:
+def _banner(
+    app: template.Application, base_url: str, data: str, keys: str, debug: str, verbose: bool, enforced: bool
+) -> str:
     api = app.api
     proxies = sorted((m for m in api.methods if m.mock is None), key=lambda m: (m.resource_path, m.http_method))
     width = max(len(method.http_method) for method in api.methods)
@@ -115,7 +121,7 @@ def _banner(app: template.Application, base_url: str, data: str, keys: str, debu
     logs = "at the template's level" if verbose else f"at {local_aws.QUIET_LOG_LEVEL} and above (--verbose for all)"
     lines = [
         f"{PROGRAM}: the API of template.yaml, served locally (API Gateway REST emulated, each function in"
-        " processes of its own, under its template role)",
+        + (" processes of its own, under its template role)" if enforced else " processes of its own)"),
         f"  base URL  {base_url}   (stage {api.stage!r} first in every path, like the deployed ApiUrl;"
         " the SDK's apiGroupBaseUrl)",
         "  routes    " + "\n            ".join(routes),
@@ -146,7 +152,7 @@ def serve(args: argparse.Namespace) -> int:
         created = keys.ensure()
         with local_aws.local_table(roles) as table:
             local_aws.empty_outbox(keys.path)  # this run's mail only
-            functions = start_functions(app, keys, roles, args.verbose, _record_url(args.host, server.port))
+            functions = start_functions(app, keys, roles, table, args.verbose, _record_url(args.host, server.port))
             gateway.functions = functions
             server.lambda_api = local_aws.LambdaInvokeApi(functions, roles, app.region)
             server.devtools, debug = devtools(args, server.port, gateway.base_path, keys)
@@ -159,7 +165,8 @@ def serve(args: argparse.Namespace) -> int:
             record.write()
             try:
                 key_line = f"{keys.path} ({'created now, with a fresh key' if created else 'existing'})"
-                say(_banner(app, base_url, table.describe(), key_line, debug, args.verbose))
+                enforced = table.credentials is not None  # as start_functions decides
+                say(_banner(app, base_url, table.describe(), key_line, debug, args.verbose, enforced))
                 server.serve_forever()
             except (KeyboardInterrupt, Stop):
                 say(f"{PROGRAM}: stopped")

@@ -95,6 +95,12 @@ def pending_code(email: str, user_id: int, code: str = CODE) -> None:
     resets.put(email, user_id, passwords.hash_password(code), expires_at=int(time.time()) + 900)
 
 
+def assert_refused_credentials(held: Worker) -> None:
+    """The held request's answer is login's refusal, 403 `Invalid Credentials.`"""
+    status, refused = answer_of(held.response())
+    assert (status, refused["message"]) == (403, "Invalid Credentials."), refused
+
+
 def test_a_login_that_checked_the_old_password_is_refused_once_a_password_change_lands(
     api: Api, pair: tuple[Worker, Worker]
 ) -> None:
@@ -105,9 +111,7 @@ def test_a_login_that_checked_the_old_password_is_refused_once_a_password_change
     status, changed = answer_of(racing.invoke("password", change_event(api, token)))
     assert status == 200, changed
     held.release()
-    status, refused = answer_of(held.response())
-    assert status == 403, refused  # the password it checked is no longer the user's: no session, no token
-    assert refused["message"] == "Invalid Credentials."
+    assert_refused_credentials(held)  # the password it checked is no longer the user's: no session, no token
     assert me(api, changed["authToken"]) == 200  # the owner's session stands
     assert logs_in(api, email, NEW_PASSWORD) and not logs_in(api, email, PASSWORD)
 
@@ -123,9 +127,7 @@ def test_a_login_that_checked_the_old_password_is_refused_once_a_reset_lands(
     status, reset = answer_of(racing.invoke("password_reset_confirm", confirm_event(email)))
     assert status == 200, reset
     held.release()
-    status, refused = answer_of(held.response())
-    assert status == 403, refused  # the password it checked is no longer the user's: no session, no token
-    assert refused["message"] == "Invalid Credentials."
+    assert_refused_credentials(held)  # the password it checked is no longer the user's: no session, no token
     status, _ = answer_of(racing.invoke("logout", authorized(api, "logout", reset["authToken"], {"scope": "others"})))
     assert status == 200 and me(api, reset["authToken"]) == 200
     assert logs_in(api, email, RESET_PASSWORD) and not logs_in(api, email, PASSWORD)
@@ -145,9 +147,7 @@ def test_a_logins_rehash_does_not_undo_a_password_change_that_landed_after_its_c
     status, changed = answer_of(racing.invoke("password", change_event(api, token)))
     assert status == 200, changed
     held.release()
-    status, refused = answer_of(held.response())
-    assert status == 403, refused  # the password it checked is no longer the user's: no session, no token
-    assert refused["message"] == "Invalid Credentials."
+    assert_refused_credentials(held)  # the password it checked is no longer the user's: no session, no token
     assert logs_in(api, email, NEW_PASSWORD) and not logs_in(api, email, PASSWORD)
 
 

@@ -378,7 +378,7 @@ KEYS = {("secretsmanager:GetSecretValue", "TokenKeys", None)}
         ),
         (
             "LoginFunction",
-            table("GetItem", "email#*")
+            table("GetItem", "email#*", "sessions#*")  # the credentials; the sessions the new one joins
             | table("ConditionCheckItem", "email#*")  # the session begins only if the password is unchanged
             | table("UpdateItem", "limit#login-email#*", "limit#login-ip#*", "sessions#*", "email#*")  # a re-hash
             | table("DeleteItem", "limit#login-email#*")  # a successful login clears its email's failures
