@@ -430,6 +430,12 @@ class LambdaInvokeApi:
     def handles(cls, path: str) -> bool:
         return path.startswith(cls.PREFIX) and path.endswith(cls.SUFFIX)
 
+    @staticmethod
+    def signed_url(path: str, query: str) -> str:
+        """The URL a caller signed for an Invoke request sent to `path`: SigV4 signs Lambda's path encoded once
+        more than sent (a function's ARN is sent with %3A for each colon)."""
+        return quote(path, safe="/-_.~") + (f"?{query}" if query else "")
+
     def handle(self, request: Any) -> Any:
         from .gateway import Response
 
@@ -441,8 +447,7 @@ class LambdaInvokeApi:
             return answer(403, {"Type": "User", "message": "no credentials to check the request's signature"})
         own = LocalCredentials(configured.access_key_id, configured.secret_access_key)
         credentials = _signer(request.header, own, self.access)
-        # SigV4 signs Lambda's path encoded once more than sent (a function's ARN is sent with %3A for each colon).
-        url = quote(request.path, safe="/-_.~") + (f"?{request.query}" if request.query else "")
+        url = self.signed_url(request.path, request.query)
         reason = refusal("the local Lambda", request.method, url, request.header, request.body, credentials)
         if reason is not None:
             return answer(403, {"Type": "User", "message": reason})

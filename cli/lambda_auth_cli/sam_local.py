@@ -175,15 +175,22 @@ class LambdaForwarder:
             body = json.dumps({"Type": kind, "message": message}).encode()
             return Response(status, [("Content-Type", "application/json")], body)
 
-        url = request.path + (f"?{request.query}" if request.query else "")
+        signed_url = local_aws.LambdaInvokeApi.signed_url(request.path, request.query)
         reason = local_aws.refusal(
-            "the local Lambda", request.method, url, request.header, request.body, self._credentials, self._address
+            "the local Lambda",
+            request.method,
+            signed_url,
+            request.header,
+            request.body,
+            self._credentials,
+            self._address,
         )
         if reason is not None:
             return refused(403, "User", reason)
         headers = {name: value for name in self.PASSED_HEADERS if (value := request.header(name)) is not None}
         try:
             with closing(UnixHTTPConnection(self._socket, INVOKE_SECONDS)) as connection:
+                url = request.path + (f"?{request.query}" if request.query else "")
                 connection.request("POST", url, body=request.body, headers=headers)
                 answer = connection.getresponse()
                 body = answer.read()

@@ -15,9 +15,13 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from socketserver import ThreadingMixIn, UnixStreamServer
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from lambda_auth import aws, settings
 from lambda_auth_cli import local_aws
@@ -103,6 +107,20 @@ def test_a_signed_event_invocation_is_passed_on_and_start_lambdas_answer_comes_b
     assert (path, received) == (INVOKE_PATH, body)
     assert headers["X-Amz-Invocation-Type"] == "Event"
     assert "Authorization" not in headers  # start-lambda checks nothing: the key stays here
+
+
+def test_an_invocation_by_arn_signed_as_boto3_signs_it_is_passed_on_as_sent(start_lambda: StartLambda) -> None:
+    # boto3 sends the ARN's colons as %3A and signs the path encoded once more, as SigV4 asks of Lambda.
+    credentials = local_aws.LocalCredentials.fresh()
+    forwarder = LambdaForwarder(start_lambda.socket, credentials, BRIDGE)
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:PasswordResetMailerFunction"
+    path = f"/2015-03-31/functions/{quote(arn, safe='')}/invocations"
+    signed = AWSRequest("POST", f"http://{BRIDGE}:5000{path}", data=b"{}", headers={"X-Amz-Invocation-Type": "Event"})
+    SigV4Auth(Credentials(credentials.access_key_id, credentials.secret_access_key), "lambda", REGION).add_auth(signed)
+    headers = [("Host", f"{BRIDGE}:5000"), *((name, str(value)) for name, value in signed.headers.items())]
+    answer = forwarder.handle(Request("POST", path, "", headers, b"{}", "172.17.0.2", 5000))
+    assert answer.status == 202, answer.body
+    assert [received_path for received_path, _, _ in start_lambda.received] == [path]
 
 
 def test_a_function_error_from_start_lambda_comes_back_as_lambda_reports_it(start_lambda: StartLambda) -> None:
