@@ -4,9 +4,11 @@ functions' environment (`apply` is the one place this program sets what the laye
 The embedded DynamoDB (moto's server) and the Invoke API listen on loopback, where any web page the developer
 has open could reach them. So they answer only requests signed with this run's random key (kept in the
 server's owner-only record) or a key of a function's role (`roles`), sent to a loopback Host, without an Origin:
-a page's fetch carries an Origin, cannot sign, and gets a 403 with no CORS headers. A role's key may do what its
-role grants, and nothing else (AccessDeniedException, as in AWS). For `sam local`'s containers they listen on the
-Docker bridge's address instead, and take that address as Host too (a name a page could point there is refused).
+a page's fetch carries an Origin, cannot sign, and gets a 403 with no CORS headers. As in AWS, a signature holds
+for five minutes either side of its X-Amz-Date: a signed request seen once cannot be sent again later. A role's key
+may do what its role grants, and nothing else (AccessDeniedException, as in AWS). For `sam local`'s containers they
+listen on the Docker bridge's address instead, and take that address as Host too (a name a page could point there
+is refused).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
@@ -41,6 +44,8 @@ ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
 NO_ENDPOINT = "http://127.0.0.1:9"  # the discard port: nothing listens, so a call fails here and goes nowhere
 OUTBOX_NAME = "outbox.jsonl"
 QUIET_LOG_LEVEL = "WARNING"
+SIGNATURE_WINDOW_SECONDS = 300  # how far a signature's X-Amz-Date may be from now, as AWS allows
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def apply(environment: Mapping[str, str]) -> None:
@@ -209,8 +214,8 @@ def refusal(
     own_address: str | None = None,
 ) -> str | None:
     """Why a local stand-in of an AWS service refuses a request, or None: it answers only requests
-    signed with `credentials` (SigV4), sent to a loopback Host (or the address it listens on, which
-    sam local's containers name), without an Origin (a web page's)."""
+    signed with `credentials` (SigV4) within five minutes of their X-Amz-Date, sent to a loopback Host
+    (or the address it listens on, which sam local's containers name), without an Origin (a web page's)."""
     if header("Origin") is not None:
         return f"{service} answers no web page (the request has an Origin)"
     host = urlsplit(f"//{header('Host') or ''}").hostname or ""
@@ -220,9 +225,33 @@ def refusal(
     if match is None or not hmac.compare_digest(match["key"], credentials.access_key_id):
         return "the request is not signed with this run's access key"
     headers = {name: header(name) or "" for name in match["headers"].split(";")}
+    amz_date = headers.get("x-amz-date", "")
+    # The wall clock as the signers read it (botocore, the layer's client), not through time.time.
+    stale = _stale(amz_date, datetime.now(UTC))
+    if stale is not None:
+        return stale
     request, _ = canonical_request(method, url, headers, hashlib.sha256(body).hexdigest())
-    expected = signature(credentials.secret_access_key, headers.get("x-amz-date", ""), match["scope"], request)
+    expected = signature(credentials.secret_access_key, amz_date, match["scope"], request)
     return None if hmac.compare_digest(expected, match["signature"]) else "the request's signature does not match"
+
+
+def _stale(amz_date: str, now: datetime) -> str | None:
+    """Why a request signed at `amz_date` (its signed X-Amz-Date) is refused at `now`, or None: as AWS, a
+    signature holds for SIGNATURE_WINDOW_SECONDS either side of its date, so a request seen once (in a log, a
+    proxy) cannot be sent again later."""
+    try:
+        signed_at = datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return "the request has no signed X-Amz-Date"
+    window = timedelta(seconds=SIGNATURE_WINDOW_SECONDS)
+    shown, minutes = now.strftime(AMZ_DATE_FORMAT), SIGNATURE_WINDOW_SECONDS // 60
+    if signed_at < now - window:
+        earliest = (now - window).strftime(AMZ_DATE_FORMAT)
+        return f"Signature expired: {amz_date} is now earlier than {earliest} ({shown} - {minutes} min.)"
+    if signed_at > now + window:
+        latest = (now + window).strftime(AMZ_DATE_FORMAT)
+        return f"Signature not yet current: {amz_date} is still later than {latest} ({shown} + {minutes} min.)"
+    return None
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -401,6 +430,12 @@ class LambdaInvokeApi:
     def handles(cls, path: str) -> bool:
         return path.startswith(cls.PREFIX) and path.endswith(cls.SUFFIX)
 
+    @staticmethod
+    def signed_url(path: str, query: str) -> str:
+        """The URL a caller signed for an Invoke request sent to `path`: SigV4 signs Lambda's path encoded once
+        more than sent (a function's ARN is sent with %3A for each colon)."""
+        return quote(path, safe="/-_.~") + (f"?{query}" if query else "")
+
     def handle(self, request: Any) -> Any:
         from .gateway import Response
 
@@ -412,8 +447,7 @@ class LambdaInvokeApi:
             return answer(403, {"Type": "User", "message": "no credentials to check the request's signature"})
         own = LocalCredentials(configured.access_key_id, configured.secret_access_key)
         credentials = _signer(request.header, own, self.access)
-        # SigV4 signs Lambda's path encoded once more than sent (a function's ARN is sent with %3A for each colon).
-        url = quote(request.path, safe="/-_.~") + (f"?{request.query}" if request.query else "")
+        url = self.signed_url(request.path, request.query)
         reason = refusal("the local Lambda", request.method, url, request.header, request.body, credentials)
         if reason is not None:
             return answer(403, {"Type": "User", "message": reason})

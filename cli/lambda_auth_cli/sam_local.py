@@ -4,6 +4,8 @@ SES), and `sam local start-lambda` for the functions one function invokes, on wh
 The moto listens on the Docker bridge's address, where the containers reach this machine (never on every address).
 Its key cannot travel in the env vars file (sam local overrides only variables the template declares, and Lambda
 reserves AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): SAM CLI hands the containers its own environment's instead.
+start-lambda, which runs any function with any event for whoever asks, listens on a Unix socket in an owner-only
+folder, which no web page can reach; what the containers call is the guard in front of it (`LambdaForwarder`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, closing, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 from lambda_auth import mail
@@ -97,7 +100,7 @@ def sam_credentials(key: local_aws.LocalCredentials) -> dict[str, str]:
 
 
 def _local_port(port: int) -> int:
-    """`port` on 127.0.0.1 if it is free now, else a CliError; for 0, a free one (start-lambda takes no 0)."""
+    """`port` on 127.0.0.1 if it is free now, else a CliError; for 0, a free one."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))
@@ -150,16 +153,18 @@ class OutboxCopy:
 class LambdaForwarder:
     """Lambda's Invoke API for sam local's containers, passed on to `sam local start-lambda` as it answers.
 
-    start-lambda checks no signature, and a container cannot reach its loopback address. So it listens on loopback,
-    and this, on the bridge's address, passes it each request the moto would answer: signed with the run's key, to
-    a loopback Host or its own address, without an Origin.
+    start-lambda checks no signature, Host or Origin: on a TCP port, any web page open on this machine could have
+    it run any function with any event. So it listens on a Unix socket (`start_lambda`, in an owner-only folder),
+    which a page cannot reach and a container need not, and this, on the bridge's address, passes it each request
+    the moto would answer: signed with the run's key within five minutes, to a loopback Host or its own address,
+    without an Origin.
     """
 
     PASSED_HEADERS = ("Content-Type", "X-Amz-Invocation-Type", "X-Amz-Log-Type", "X-Amz-Client-Context")
     ANSWER_HEADERS = ("Content-Type", "X-Amz-Function-Error", "X-Amz-Executed-Version")
 
-    def __init__(self, start_lambda_port: int, credentials: local_aws.LocalCredentials, address: str):
-        self._port = start_lambda_port
+    def __init__(self, start_lambda: Path, credentials: local_aws.LocalCredentials, address: str):
+        self._socket = start_lambda
         self._credentials = credentials
         self._address = address
 
@@ -170,15 +175,22 @@ class LambdaForwarder:
             body = json.dumps({"Type": kind, "message": message}).encode()
             return Response(status, [("Content-Type", "application/json")], body)
 
-        url = request.path + (f"?{request.query}" if request.query else "")
+        signed_url = local_aws.LambdaInvokeApi.signed_url(request.path, request.query)
         reason = local_aws.refusal(
-            "the local Lambda", request.method, url, request.header, request.body, self._credentials, self._address
+            "the local Lambda",
+            request.method,
+            signed_url,
+            request.header,
+            request.body,
+            self._credentials,
+            self._address,
         )
         if reason is not None:
             return refused(403, "User", reason)
         headers = {name: value for name in self.PASSED_HEADERS if (value := request.header(name)) is not None}
         try:
-            with closing(http.client.HTTPConnection("127.0.0.1", self._port, timeout=INVOKE_SECONDS)) as connection:
+            with closing(UnixHTTPConnection(self._socket, INVOKE_SECONDS)) as connection:
+                url = request.path + (f"?{request.query}" if request.query else "")
                 connection.request("POST", url, body=request.body, headers=headers)
                 answer = connection.getresponse()
                 body = answer.read()
@@ -191,6 +203,34 @@ class LambdaForwarder:
         """Nothing to wait for: start-lambda runs the asynchronous invocations, and stops with them."""
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP to a server on a Unix socket (start-lambda's)."""
+
+    def __init__(self, path: Path, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(str(self._path))
+        except OSError:
+            self.sock.close()
+            raise
+
+
+def _listens(path: Path) -> bool:
+    """Whether a server accepts connections on the Unix socket `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True
+
+
 # A request line in the access log of sam local's server, with its query string, where a
 # token may travel (`?authtoken=`): the log shows the path alone, as `lambda-auth serve` does.
 _QUERY_IN_REQUEST_LINE = re.compile(r"([A-Z]+ [^\s?]+)\?\S* (HTTP/)")
@@ -201,9 +241,11 @@ def without_query_strings(line: str) -> str:
 
 
 @contextmanager
-def _running(command: list[str], environment: dict[str, str], port: int = 0) -> Iterator[subprocess.Popen[str]]:
-    """`command` in a session of its own, listening on 127.0.0.1:`port` (if not 0) by the block's start, its output
-    shown `without_query_strings`, stopped with SIGTERM (sam local then removes its containers)."""
+def _running(
+    command: list[str], environment: dict[str, str], listening: Path | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """`command` in a session of its own, listening on the Unix socket `listening` (if given) by the block's start,
+    its output shown `without_query_strings`, stopped with SIGTERM (sam local then removes its containers)."""
     process = subprocess.Popen(  # noqa: S603 - SAM CLI, fixed arguments
         command,
         cwd=template.PROJECT_ROOT,
@@ -224,13 +266,11 @@ def _running(command: list[str], environment: dict[str, str], port: int = 0) -> 
     relay_thread.start()
     try:
         deadline = time.monotonic() + LISTEN_SECONDS
-        while port:
-            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
+        while listening is not None and not _listens(listening):
             if process.poll() is not None:
                 raise CliError(f"sam local {command[2]} stopped with status {process.returncode}")
             if time.monotonic() > deadline:
-                raise CliError(f"sam local {command[2]} did not listen on 127.0.0.1:{port} within {LISTEN_SECONDS} s")
+                raise CliError(f"sam local {command[2]} did not listen on {listening} within {LISTEN_SECONDS} s")
             time.sleep(0.2)
         yield process
     finally:
@@ -268,8 +308,12 @@ def command(args: argparse.Namespace) -> int:
         bridge = docker_engine.bridge_gateway()
         moto = stack.enter_context(local_aws.embedded_dynamodb(bridge, after_request=OutboxCopy(files.outbox)))
         variables = _moto_ready(moto)
-        lambda_port = _local_port(0)
-        forwarder = LambdaForwarder(lambda_port, moto.credentials, bridge)
+        # mkdtemp's folder is its owner's alone; not in --state-dir, whose path may be longer than a Unix socket's
+        # may be (about 100 bytes).
+        private = Path(tempfile.mkdtemp(prefix="lambda-auth-sam-"))
+        stack.callback(shutil.rmtree, private, ignore_errors=True)
+        lambda_socket = private / "start-lambda.sock"
+        forwarder = LambdaForwarder(lambda_socket, moto.credentials, bridge)
         lambda_url = stack.enter_context(local_aws.lambda_endpoint(forwarder, host=bridge))
         functions = {  # by logical id, as SAM's format names them
             # Every request reads its session, as `lambda-auth serve` does: a logout refuses its token at once.
@@ -297,8 +341,8 @@ def command(args: argparse.Namespace) -> int:
                 " /auth/me, ...)\n"
                 f"  data      moto (DynamoDB, Secrets Manager, SES) at {moto.endpoint_url}, for the containers alone;"
                 " in memory, gone when this stops\n"
-                f"  lambda    {lambda_url} for the containers, passed on to sam local start-lambda at"
-                f" http://127.0.0.1:{lambda_port} (a reset request invokes the mailer)\n"
+                f"  lambda    {lambda_url} for the containers (signed requests alone), passed on to sam local"
+                f" start-lambda on its socket {lambda_socket} (a reset request invokes the mailer)\n"
                 f"  mail      {_shown(files.outbox)}, from {MAIL_SENDER} through the moto's SES;"
                 " removed when this stops\n"
                 f"  images    {images}\n"
@@ -307,10 +351,10 @@ def command(args: argparse.Namespace) -> int:
                 "Starting sam local start-lambda and start-api (each function's first request starts its container:"
                 " seconds; Ctrl-C stops)"
             )
-            start_lambda = [sam, "local", "start-lambda", *config, "--host", "127.0.0.1", "--port", str(lambda_port)]
+            start_lambda = [sam, "local", "start-lambda", *config, "--host", f"unix://{lambda_socket}"]
             start_api = [sam, "local", "start-api", *config, "--port", str(args.port)]
             with (
-                _running(start_lambda, environment, lambda_port) as lambda_service,
+                _running(start_lambda, environment, lambda_socket) as lambda_service,
                 _running(start_api, environment) as api,
             ):
                 services = {"start-api": api, "start-lambda": lambda_service}

@@ -128,10 +128,11 @@ def call(
     body: Any = None,
     headers: dict[str, str] | None = None,
     raw_body: bytes | None = None,
+    timeout: float = 30,
 ) -> Reply:
     """One HTTP request over loopback; `body` is sent as JSON, `raw_body` as is."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
     request_headers = dict(headers or {})
     if body is not None and raw_body is None:

@@ -8,20 +8,25 @@ that name as Host. Each is refused with a 403 that holds no CORS header.
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import http.client
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.auth
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError
 
+from lambda_auth import aws
 from lambda_auth_cli import local_aws
 from tests.conftest import LocalStack
 
@@ -42,6 +47,17 @@ def raw(endpoint: str, headers: dict[str, str], method: str = "POST", body: byte
     response.read()
     connection.close()
     return response
+
+
+def raw_answer(endpoint: str, headers: dict[str, str]) -> tuple[int, Any]:
+    parts = urlsplit(endpoint)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        connection.request("POST", "/", body=b"{}", headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
 
 
 def client(endpoint: str, key_id: str, secret: str) -> object:
@@ -83,6 +99,49 @@ def test_an_unsigned_request_that_would_overwrite_an_item_is_refused(stack: Loca
         TableName=stack.table_name, Key={"pk": {"S": "email#ada@example.com"}}
     )
     assert "Item" not in item
+
+
+def signed_list_tables(embedded: local_aws.EmbeddedDynamoDB, seconds_from_now: float) -> dict[str, str]:
+    """ListTables signed with the run's key as of `seconds_from_now` (the layer's signer takes the date)."""
+    credentials = embedded.credentials
+    key = aws.Credentials(credentials.access_key_id, credentials.secret_access_key)
+    date = time.strftime(local_aws.AMZ_DATE_FORMAT, time.gmtime(time.time() + seconds_from_now))
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": TARGET}
+    return aws.sign("POST", f"{embedded.endpoint_url}/", headers, b"{}", key, "us-east-1", "dynamodb", date)
+
+
+def test_a_request_signed_with_the_runs_key_over_five_minutes_ago_is_refused(
+    embedded: local_aws.EmbeddedDynamoDB,
+) -> None:
+    # What a log or a proxy saw once cannot be sent again later.
+    stale = raw_answer(embedded.endpoint_url, signed_list_tables(embedded, -360))
+    fresh = raw_answer(embedded.endpoint_url, signed_list_tables(embedded, 0))
+    assert (stale[0], stale[1]["__type"]) == (403, "UnrecognizedClientException")
+    assert stale[1]["message"].startswith("Signature expired: ")
+    assert (fresh[0], "TableNames" in fresh[1]) == (200, True)
+
+
+def test_a_request_boto3_retries_is_signed_again_when_it_is_sent_again(
+    embedded: local_aws.EmbeddedDynamoDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore signs each attempt as it sends it: an attempt long ago that failed is retried with a fresh date,
+    # so the guard's five minutes never refuse a retry of the run's own clients (boto3, PynamoDB).
+    real_clock = botocore.auth.get_current_datetime
+    clock = [real_clock() - datetime.timedelta(minutes=10)]  # the first attempt's signing, ten minutes ago
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: clock.pop() if clock else real_clock())
+    sent: list[str] = []
+
+    def first_attempt_cut(request: AWSRequest, **_: Any) -> None:
+        sent.append(request.headers["X-Amz-Date"].decode())
+        if len(sent) == 1:
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    credentials = embedded.credentials
+    tables = client(embedded.endpoint_url, credentials.access_key_id, credentials.secret_access_key)
+    tables.meta.events.register("before-send.dynamodb.ListTables", first_attempt_cut)  # type: ignore[attr-defined]
+    assert "TableNames" in tables.list_tables()  # type: ignore[attr-defined]
+    first, retry = (calendar.timegm(time.strptime(date, local_aws.AMZ_DATE_FORMAT)) for date in sent)
+    assert retry - first >= 590 and abs(retry - time.time()) < 60
 
 
 @pytest.mark.parametrize("method", ["POST", "OPTIONS"])

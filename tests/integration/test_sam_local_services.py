@@ -8,14 +8,20 @@ import dataclasses
 import http.client
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from socketserver import ThreadingMixIn, UnixStreamServer
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from lambda_auth import aws, settings
 from lambda_auth_cli import local_aws
@@ -30,18 +36,22 @@ INVOKE_PATH = "/2015-03-31/functions/PasswordResetMailerFunction/invocations"
 
 @dataclass
 class StartLambda:
-    """A stand-in for `sam local start-lambda` on loopback: what it was sent, and what it answers."""
+    """A stand-in for `sam local start-lambda` on its Unix socket: what it was sent, and what it answers."""
 
-    port: int = 0
+    socket: Path
     received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     status: int = 202
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
 
 
+class UnixHTTPServer(ThreadingMixIn, UnixStreamServer):
+    daemon_threads = True
+
+
 @pytest.fixture
-def start_lambda() -> Iterator[StartLambda]:
-    fake = StartLambda()
+def start_lambda(tmp_path: Path) -> Iterator[StartLambda]:
+    fake = StartLambda(tmp_path / "start-lambda.sock")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -56,8 +66,10 @@ def start_lambda() -> Iterator[StartLambda]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.port = server.server_port
+        def address_string(self) -> str:  # a Unix socket's client has no address
+            return "local"
+
+    server = UnixHTTPServer(str(fake.socket), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -69,12 +81,17 @@ def start_lambda() -> Iterator[StartLambda]:
 
 
 def signed_request(
-    credentials: local_aws.LocalCredentials, host: str, body: bytes, headers: dict[str, str] | None = None
+    credentials: local_aws.LocalCredentials,
+    host: str,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    seconds_ago: float = 0,
 ) -> Request:
-    """An Invoke request to `host` as the layer's client signs it (the reset request's hand-over)."""
+    """An Invoke request to `host` as the layer's client signs it (the reset request's hand-over), `seconds_ago`."""
     key = aws.Credentials(credentials.access_key_id, credentials.secret_access_key)
     unsigned = {"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event", **(headers or {})}
-    signed = aws.sign("POST", f"http://{host}{INVOKE_PATH}", unsigned, body, key, REGION, "lambda", "20261128T120000Z")
+    date = time.strftime(local_aws.AMZ_DATE_FORMAT, time.gmtime(time.time() - seconds_ago))
+    signed = aws.sign("POST", f"http://{host}{INVOKE_PATH}", unsigned, body, key, REGION, "lambda", date)
     return Request("POST", INVOKE_PATH, "", list(signed.items()), body, "172.17.0.2", 5000)
 
 
@@ -82,7 +99,7 @@ def test_a_signed_event_invocation_is_passed_on_and_start_lambdas_answer_comes_b
     start_lambda: StartLambda,
 ) -> None:
     credentials = local_aws.LocalCredentials.fresh()
-    forwarder = LambdaForwarder(start_lambda.port, credentials, BRIDGE)
+    forwarder = LambdaForwarder(start_lambda.socket, credentials, BRIDGE)
     body = b'{"email": "ada@example.com"}'
     answer = forwarder.handle(signed_request(credentials, f"{BRIDGE}:5000", body))
     assert answer.status == 202
@@ -92,26 +109,41 @@ def test_a_signed_event_invocation_is_passed_on_and_start_lambdas_answer_comes_b
     assert "Authorization" not in headers  # start-lambda checks nothing: the key stays here
 
 
+def test_an_invocation_by_arn_signed_as_boto3_signs_it_is_passed_on_as_sent(start_lambda: StartLambda) -> None:
+    # boto3 sends the ARN's colons as %3A and signs the path encoded once more, as SigV4 asks of Lambda.
+    credentials = local_aws.LocalCredentials.fresh()
+    forwarder = LambdaForwarder(start_lambda.socket, credentials, BRIDGE)
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:PasswordResetMailerFunction"
+    path = f"/2015-03-31/functions/{quote(arn, safe='')}/invocations"
+    signed = AWSRequest("POST", f"http://{BRIDGE}:5000{path}", data=b"{}", headers={"X-Amz-Invocation-Type": "Event"})
+    SigV4Auth(Credentials(credentials.access_key_id, credentials.secret_access_key), "lambda", REGION).add_auth(signed)
+    headers = [("Host", f"{BRIDGE}:5000"), *((name, str(value)) for name, value in signed.headers.items())]
+    answer = forwarder.handle(Request("POST", path, "", headers, b"{}", "172.17.0.2", 5000))
+    assert answer.status == 202, answer.body
+    assert [received_path for received_path, _, _ in start_lambda.received] == [path]
+
+
 def test_a_function_error_from_start_lambda_comes_back_as_lambda_reports_it(start_lambda: StartLambda) -> None:
     start_lambda.status, start_lambda.body = 200, b'{"errorMessage": "boom", "errorType": "RuntimeError"}'
     start_lambda.headers = {"Content-Type": "application/json", "X-Amz-Function-Error": "Unhandled"}
     credentials = local_aws.LocalCredentials.fresh()
-    forwarder = LambdaForwarder(start_lambda.port, credentials, BRIDGE)
+    forwarder = LambdaForwarder(start_lambda.socket, credentials, BRIDGE)
     request = signed_request(credentials, f"{BRIDGE}:5000", b"{}", {"X-Amz-Invocation-Type": "RequestResponse"})
     answer = forwarder.handle(request)
     assert (answer.status, answer.body) == (200, start_lambda.body)
     assert ("X-Amz-Function-Error", "Unhandled") in answer.headers
 
 
-@pytest.mark.parametrize("refused", ["unsigned", "another-key", "origin", "another-address", "a-name"])
+@pytest.mark.parametrize("refused", ["unsigned", "another-key", "origin", "another-address", "a-name", "stale"])
 def test_a_request_the_moto_would_refuse_is_refused_and_never_passed_on(
     start_lambda: StartLambda, refused: str
 ) -> None:
     credentials = local_aws.LocalCredentials.fresh()
-    forwarder = LambdaForwarder(start_lambda.port, credentials, BRIDGE)
+    forwarder = LambdaForwarder(start_lambda.socket, credentials, BRIDGE)
     signer = local_aws.LocalCredentials.fresh() if refused == "another-key" else credentials
     host = {"another-address": "172.17.0.2:5000", "a-name": "lambda.evil.example:5000"}.get(refused, f"{BRIDGE}:5000")
-    request = signed_request(signer, host, b"{}", {"Origin": "http://172.17.0.1:8080"} if refused == "origin" else {})
+    origin = {"Origin": "http://172.17.0.1:8080"} if refused == "origin" else {}
+    request = signed_request(signer, host, b"{}", origin, seconds_ago=360 if refused == "stale" else 0)
     if refused == "unsigned":
         request = dataclasses.replace(request, headers=[item for item in request.headers if item[0] != "Authorization"])
     answer = forwarder.handle(request)
@@ -120,9 +152,9 @@ def test_a_request_the_moto_would_refuse_is_refused_and_never_passed_on(
     assert start_lambda.received == []
 
 
-def test_start_lambda_not_answering_is_a_502_the_caller_sees() -> None:
+def test_start_lambda_not_answering_is_a_502_the_caller_sees(tmp_path: Path) -> None:
     credentials = local_aws.LocalCredentials.fresh()
-    gone = LambdaForwarder(9, credentials, BRIDGE)  # the discard port: nothing listens
+    gone = LambdaForwarder(tmp_path / "start-lambda.sock", credentials, BRIDGE)  # nothing listens there
     answer = gone.handle(signed_request(credentials, f"{BRIDGE}:5000", b"{}"))
     assert answer.status == 502
 
@@ -131,7 +163,7 @@ def test_the_layers_hand_over_reaches_start_lambda_through_the_forwarder_over_ht
     start_lambda: StartLambda,
 ) -> None:
     credentials = local_aws.LocalCredentials.fresh()
-    forwarder = LambdaForwarder(start_lambda.port, credentials, "127.0.0.1")
+    forwarder = LambdaForwarder(start_lambda.socket, credentials, "127.0.0.1")
     with local_aws.lambda_endpoint(forwarder) as endpoint:
         configured = settings.AwsSettings(
             region=REGION,
@@ -156,8 +188,8 @@ def test_the_layers_hand_over_reaches_start_lambda_through_the_forwarder_over_ht
 @pytest.mark.parametrize(
     ("method", "path"), [("POST", "/2015-03-31/functions"), ("GET", "/docs"), ("GET", "/api/auth/me")]
 )
-def test_a_lambda_endpoint_answers_nothing_but_the_invoke_api(method: str, path: str) -> None:
-    forwarder = LambdaForwarder(9, local_aws.LocalCredentials.fresh(), "127.0.0.1")  # never reached
+def test_a_lambda_endpoint_answers_nothing_but_the_invoke_api(method: str, path: str, tmp_path: Path) -> None:
+    forwarder = LambdaForwarder(tmp_path / "none.sock", local_aws.LocalCredentials.fresh(), "127.0.0.1")  # unused
     with local_aws.lambda_endpoint(forwarder) as endpoint:
         connection = http.client.HTTPConnection(endpoint.removeprefix("http://"), timeout=5)
         connection.request(method, path, body=b"{}" if method == "POST" else None)

@@ -6,16 +6,19 @@ and never a 5xx."""
 from __future__ import annotations
 
 import json
+import stat
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from lambda_auth import aws
 from tests.conftest import EVENTS, unique_email
-from tests.e2e.conftest import Reply, call
+from tests.e2e.conftest import Reply
 
-from .conftest import MAIL_TIMEOUT_SECONDS, SamLocal
+from .conftest import MAIL_TIMEOUT_SECONDS, SamLocal, call, tcp_ports_listened_by, unix_sockets_listened_by
 
 PASSWORD = "analytical1"
 NEW_PASSWORD = "a new analytical engine 2"
@@ -319,3 +322,57 @@ def test_a_reset_for_an_email_without_an_account_answers_the_same_and_mails_noth
     sam.reset_codes(known)
     assert sam.output.wait_for(lambda lines: ran_for_no_account(lines) > before, MAIL_TIMEOUT_SECONDS)
     assert sam.mail_to(unknown) == []
+
+
+# start-lambda, which runs any function with any event it is asked to, behind the run's guard
+
+
+MAILER_PATH = "/2015-03-31/functions/PasswordResetMailerFunction/invocations"
+
+
+def test_start_lambda_listens_on_no_tcp_port_a_web_page_could_reach_only_on_an_owner_only_socket(
+    sam: SamLocal,
+) -> None:
+    (start_lambda,) = sam.processes("start-lambda")
+    assert tcp_ports_listened_by(start_lambda) == set()
+    (path,) = unix_sockets_listened_by(start_lambda)
+    assert path.name == "start-lambda.sock"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/plain", "Origin": "https://evil.example"},  # a page's fetch: no preflight needed
+        {"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event"},  # unsigned
+    ],
+    ids=["page", "unsigned"],
+)
+def test_the_lambda_endpoint_refuses_what_a_web_page_can_send_without_cors_headers(
+    sam: SamLocal, invoked: dict[str, Any], headers: dict[str, str]
+) -> None:
+    email = unique_email("sam-page")
+    signup(sam, email)
+    body = json.dumps({"email": email, "request_id": "0" * 32}).encode()
+    reply = call(f"{sam.lambda_url()}{MAILER_PATH}", "POST", raw_body=body, headers=headers)
+    assert reply.status == 403, reply.body
+    assert not [name for name in reply.headers if name.startswith("access-control-")]
+    # The reset flow still hands over to the mailer through it: one code, the reset's, and none from the refusal.
+    assert post(sam, "/auth/password-reset", {"email": email}).status == 200
+    assert len(sam.reset_codes(email)) == 1
+
+
+def test_the_lambda_endpoint_passes_on_a_request_signed_with_the_runs_key(
+    sam: SamLocal, invoked: dict[str, Any]
+) -> None:
+    # As the developer's own client may call it, with credentials.sh's key: the mailer runs and mails a code.
+    email = unique_email("sam-signed")
+    signup(sam, email)
+    url = f"{sam.lambda_url()}{MAILER_PATH}"
+    body = json.dumps({"email": email, "request_id": "1" * 32}).encode()
+    date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    unsigned = {"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event"}
+    headers = aws.sign("POST", url, unsigned, body, sam.moto_key(), "us-east-1", "lambda", date)
+    reply = call(url, "POST", raw_body=body, headers=headers)
+    assert reply.status == 202, reply.body
+    assert len(sam.reset_codes(email)) == 1
