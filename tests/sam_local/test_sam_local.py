@@ -272,7 +272,7 @@ def test_a_global_logout_ends_every_session_and_a_new_login_works(sam: SamLocal,
     assert accepted(sam, login(sam, email).json()["authToken"], email)
 
 
-def test_a_password_change_answers_a_fresh_token_and_ends_the_other_sessions(
+def test_a_password_change_answers_a_fresh_token_and_refuses_every_earlier_one(
     sam: SamLocal, invoked: dict[str, Any]
 ) -> None:
     email = unique_email("sam-password")
@@ -283,6 +283,7 @@ def test_a_password_change_answers_a_fresh_token_and_ends_the_other_sessions(
     sam.secrets.append(fresh)
     assert fresh != here and accepted(sam, fresh, email)
     assert not accepted(sam, elsewhere, email)
+    assert not accepted(sam, here, email)  # this session went on under a new id
     assert (login(sam, email).status, login(sam, email, NEW_PASSWORD).status) == (403, 200)
 
 
