@@ -146,10 +146,11 @@ def call(
         connection.close()
 
 
-def spawn(*arguments: str) -> tuple[subprocess.Popen[str], Output]:
-    """`lambda-auth ARGUMENTS` in its own process, its output (stdout and stderr) collected as it comes."""
+def spawn(*arguments: str, command: list[str] | None = None) -> tuple[subprocess.Popen[str], Output]:
+    """`lambda-auth ARGUMENTS` (run by `command`, the CLI's own by default) in its own process, its output (stdout
+    and stderr) collected as it comes."""
     process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-        [*cli_command(), *arguments],
+        [*(command or cli_command()), *arguments],
         cwd=ROOT,
         env=cli_environment(),
         stdin=subprocess.DEVNULL,
@@ -162,9 +163,10 @@ def spawn(*arguments: str) -> tuple[subprocess.Popen[str], Output]:
     return process, output
 
 
-def start_server(key_file: Path, *arguments: str) -> RunningServer:
-    """`lambda-auth serve --port 0` in its own process; returns once its banner says it listens."""
-    process, output = spawn("serve", "--port", "0", "--jwks", str(key_file), *arguments)
+def start_server(key_file: Path, *arguments: str, command: list[str] | None = None) -> RunningServer:
+    """`lambda-auth serve --port 0` in its own process (run by `command`, as `spawn`); returns once its banner
+    says it listens."""
+    process, output = spawn("serve", "--port", "0", "--jwks", str(key_file), *arguments, command=command)
 
     def listening(lines: list[str]) -> bool:
         return any(line.startswith("Listening on ") for line in lines)

@@ -34,12 +34,11 @@ from tests.e2e.conftest import (
     COMMAND_TIMEOUT_SECONDS,
     GENEROUS_LIMITS,
     ROOT,
-    START_TIMEOUT_SECONDS,
-    Output,
     Reply,
     RunningServer,
     call,
     cli_environment,
+    start_server,
     stop_server,
 )
 
@@ -152,28 +151,8 @@ def launched(
     folder = tmp_path_factory.mktemp(name)
     keys_path = folder / "role-keys.json"
     options = json.dumps({"keys": str(keys_path), "narrow": narrow or {}})
-    arguments = ["serve", "--port", "0", "--jwks", str(folder / "jwks.json"), "--verbose", *GENEROUS_LIMITS]
-    process = subprocess.Popen(  # noqa: S603 - this interpreter, our own script and arguments
-        launcher(options, *arguments),
-        cwd=ROOT,
-        env=cli_environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output()
-    threading.Thread(target=output.collect, args=(process.stdout,), daemon=True).start()
-    if not output.wait_for(
-        lambda lines: any(line.startswith("Listening on ") for line in lines), START_TIMEOUT_SECONDS
-    ):
-        process.kill()
-        process.wait()
-        pytest.fail(f"lambda-auth serve did not start:\n{output.text()}")
-    banner = next(line for line in output.lines if line.startswith("Listening on "))
-    match = re.match(r"Listening on (http://\S+)", banner)
-    assert match, banner
-    running = RunningServer(base_url=match.group(1), key_file=folder / "jwks.json", process=process, output=output)
+    running = start_server(folder / "jwks.json", "--verbose", *GENEROUS_LIMITS, command=launcher(options))
+    output = running.output
     try:
         keys = {function: (pair[0], pair[1]) for function, pair in json.loads(keys_path.read_text()).items()}
         yield Server(running, keys)
