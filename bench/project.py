@@ -84,14 +84,14 @@ def lambda_endpoint() -> Iterator[None]:
     """Lambda's Invoke API on loopback, as `lambda-auth serve` answers it, for the reset request's hand-over
     to the mailer; the mailer itself does nothing here (the request is what is timed)."""
     from lambda_auth import settings
-    from lambda_auth_cli import local_aws
+    from lambda_auth_cli import local_aws, server
 
     class Mailer:
         def invoke(self, event: Any, request_id: str | None = None) -> None:
             return None
 
     api = local_aws.LambdaInvokeApi({"PasswordResetMailerFunction": Mailer()})
-    with local_aws.lambda_endpoint(api) as endpoint:
+    with server.lambda_endpoint(api) as endpoint:
         previous = os.environ.get("AWS_ENDPOINT_URL_LAMBDA")
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = endpoint
         settings.reset()

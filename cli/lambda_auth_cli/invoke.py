@@ -15,6 +15,7 @@ from .jwks_file import JwksFile
 from .lambda_runtime import FunctionError
 from .roles import Roles
 from .serve import start_functions, stop_functions
+from .server import lambda_endpoint
 
 
 def _event(args: argparse.Namespace) -> object:
@@ -40,7 +41,7 @@ def invoke(args: argparse.Namespace) -> int:
     lambda_api = local_aws.LambdaInvokeApi({}, roles, app.region)
     functions = {}
     try:
-        with local_aws.local_table(roles) as table, local_aws.lambda_endpoint(lambda_api) as endpoint:
+        with local_aws.local_table(roles) as table, lambda_endpoint(lambda_api) as endpoint:
             request_id = f"local-{int(time.time() * 1000)}"
             # The functions' logs go to stderr, so that stdout holds only the result. Only this one starts now;
             # another (the mailer a reset hands over to) starts when it is invoked.

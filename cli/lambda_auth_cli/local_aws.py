@@ -496,29 +496,10 @@ class LambdaInvokeApi:
 
 
 class InvokeApi(Protocol):
-    """What answers Lambda's Invoke API on a `lambda_endpoint`."""
+    """What answers Lambda's Invoke API on a `server.lambda_endpoint`."""
 
     def handles(self, path: str) -> bool: ...
 
     def handle(self, request: Any) -> Any: ...
 
     def finish(self, timeout: float) -> None: ...
-
-
-@contextmanager
-def lambda_endpoint(api: InvokeApi, finish_seconds: float = 60.0, host: str = "127.0.0.1") -> Iterator[str]:
-    """`api` alone on a free port of `host` (loopback for `lambda-auth invoke`, the Docker bridge's address for
-    sam local's containers): its URL, AWS_ENDPOINT_URL_LAMBDA. On leaving, waits for the invocations it started."""
-    from .server import LocalServer
-
-    server = LocalServer((host, 0), None, access_log=lambda line: None)  # the command prints its result alone
-    server.lambda_api = api
-    thread = threading.Thread(target=server.serve_forever, name="lambda-endpoint", daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.port}"
-        api.finish(finish_seconds)
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()

@@ -32,6 +32,7 @@ from . import docker_engine, invoke_image, local_aws, template
 from .artifact import Artifact
 from .console import PROGRAM, CliError, Stop, say
 from .gateway import Request, Response
+from .server import lambda_endpoint
 
 PINNED_SAM = template.PROJECT_ROOT / ".tools" / "sam" / "bin" / "sam"  # what the Makefile installs
 SECRET_NAME = "lambda-auth-token-keys"  # noqa: S105 - a name, the keys are generated
@@ -314,7 +315,7 @@ def command(args: argparse.Namespace) -> int:
         stack.callback(shutil.rmtree, private, ignore_errors=True)
         lambda_socket = private / "start-lambda.sock"
         forwarder = LambdaForwarder(lambda_socket, moto.credentials, bridge)
-        lambda_url = stack.enter_context(local_aws.lambda_endpoint(forwarder, host=bridge))
+        lambda_url = stack.enter_context(lambda_endpoint(forwarder, host=bridge))
         functions = {  # by logical id, as SAM's format names them
             # Every request reads its session, as `lambda-auth serve` does: a logout refuses its token at once.
             "AuthorizerFunction": {"AUTH_SESSION_CHECK_SECONDS": "0"},

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -38,7 +40,7 @@ class _Refusals(logging.Handler):
 
 class LocalServer:
     """An HTTP server bound to one address, answering through `gateway` (and `devtools` and `lambda_api`, once set);
-    without a gateway, Lambda's Invoke API alone (`local_aws.lambda_endpoint`)."""
+    without a gateway, Lambda's Invoke API alone (`lambda_endpoint`)."""
 
     def __init__(self, address: tuple[str, int], gateway: Gateway | None, access_log: Callable[[str], None]):
         self.gateway = gateway
@@ -101,3 +103,20 @@ class LocalServer:
         await send({"type": "http.response.body", "body": response.body})
         elapsed = f"{(time.monotonic() - started) * 1000:.0f}ms"
         self.access_log(f"{time.strftime('%H:%M:%S')} {request.method} {request.path} {response.status} {elapsed}")
+
+
+@contextmanager
+def lambda_endpoint(api: InvokeApi, finish_seconds: float = 60.0, host: str = "127.0.0.1") -> Iterator[str]:
+    """`api` alone on a free port of `host` (loopback for `lambda-auth invoke`, the Docker bridge's address for
+    sam local's containers): its URL, AWS_ENDPOINT_URL_LAMBDA. On leaving, waits for the invocations it started."""
+    server = LocalServer((host, 0), None, access_log=lambda line: None)  # the command prints its result alone
+    server.lambda_api = api
+    thread = threading.Thread(target=server.serve_forever, name="lambda-endpoint", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.port}"
+        api.finish(finish_seconds)
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()

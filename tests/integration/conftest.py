@@ -15,6 +15,7 @@ import pytest
 from lambda_auth import settings
 from lambda_auth_cli import lambda_runtime, local_aws, template
 from lambda_auth_cli.gateway import Gateway, Request
+from lambda_auth_cli.server import lambda_endpoint
 from tests.conftest import NO_ENDPOINT, ROOT, LocalStack, random_ip
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -25,7 +26,7 @@ def aws(stack: LocalStack) -> Iterator[LocalStack]:
     """Every integration test runs against the session's embedded DynamoDB, and Lambda's Invoke API
     on loopback (as `lambda-auth serve` answers it), where a reset request hands over to the mailer."""
     functions = lambda_runtime.LocalFunction.all_of(template.application())
-    with local_aws.lambda_endpoint(local_aws.LambdaInvokeApi(functions)) as endpoint:
+    with lambda_endpoint(local_aws.LambdaInvokeApi(functions)) as endpoint:
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = endpoint
         settings.reset()
         try:

@@ -22,6 +22,7 @@ import lambda_auth
 from lambda_auth import auth, keys, limits, mail, passwords, reset_request, settings, signin, tokens
 from lambda_auth.store import resets, sessions, table, users
 from lambda_auth_cli import lambda_runtime, local_aws, template
+from lambda_auth_cli.server import lambda_endpoint
 from tests.conftest import LocalStack, awaited_reset_code, event, random_ip, reset_code_in, unique_email
 from tests.integration.conftest import Api
 
@@ -195,7 +196,7 @@ def test_a_mailer_without_a_sender_fails_at_import_by_name_and_the_request_still
     invoke_api = local_aws.LambdaInvokeApi({"PasswordResetMailerFunction": lambda_runtime.LocalFunction(mailer)})
     caplog.set_level(logging.WARNING)
     try:
-        with local_aws.lambda_endpoint(invoke_api) as endpoint:
+        with lambda_endpoint(invoke_api) as endpoint:
             monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint)
             settings.reset()
             assert api.post("password-reset", {"email": email})[:2] == (200, {})

@@ -18,6 +18,7 @@ import pytest
 
 from lambda_auth import aws
 from lambda_auth_cli import local_aws
+from lambda_auth_cli.server import lambda_endpoint
 
 PATH = "/2015-03-31/functions/EchoFunction/invocations"
 BODY = b'{"email": "ada@example.com"}'
@@ -43,7 +44,7 @@ class Endpoint:
 @pytest.fixture
 def endpoint() -> Iterator[Endpoint]:
     function = Echo()
-    with local_aws.lambda_endpoint(local_aws.LambdaInvokeApi({"EchoFunction": function})) as url:
+    with lambda_endpoint(local_aws.LambdaInvokeApi({"EchoFunction": function})) as url:
         yield Endpoint(url, function)
 
 

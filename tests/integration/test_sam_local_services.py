@@ -27,6 +27,7 @@ from lambda_auth import aws, settings
 from lambda_auth_cli import local_aws
 from lambda_auth_cli.gateway import Request
 from lambda_auth_cli.sam_local import LambdaForwarder, OutboxCopy
+from lambda_auth_cli.server import lambda_endpoint
 from tests.conftest import LocalStack
 
 REGION = "us-east-1"
@@ -164,7 +165,7 @@ def test_the_layers_hand_over_reaches_start_lambda_through_the_forwarder_over_ht
 ) -> None:
     credentials = local_aws.LocalCredentials.fresh()
     forwarder = LambdaForwarder(start_lambda.socket, credentials, "127.0.0.1")
-    with local_aws.lambda_endpoint(forwarder) as endpoint:
+    with lambda_endpoint(forwarder) as endpoint:
         configured = settings.AwsSettings(
             region=REGION,
             access_key_id=credentials.access_key_id,
@@ -190,7 +191,7 @@ def test_the_layers_hand_over_reaches_start_lambda_through_the_forwarder_over_ht
 )
 def test_a_lambda_endpoint_answers_nothing_but_the_invoke_api(method: str, path: str, tmp_path: Path) -> None:
     forwarder = LambdaForwarder(tmp_path / "none.sock", local_aws.LocalCredentials.fresh(), "127.0.0.1")  # unused
-    with local_aws.lambda_endpoint(forwarder) as endpoint:
+    with lambda_endpoint(forwarder) as endpoint:
         connection = http.client.HTTPConnection(endpoint.removeprefix("http://"), timeout=5)
         connection.request(method, path, body=b"{}" if method == "POST" else None)
         answer = connection.getresponse()
