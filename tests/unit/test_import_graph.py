@@ -10,7 +10,10 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-PACKAGES = {"lambda_auth": ROOT / "layers" / "auth" / "lambda_auth", "lambda_auth_cli": ROOT / "cli" / "lambda_auth_cli"}
+PACKAGES = {
+    "lambda_auth": ROOT / "layers" / "auth" / "lambda_auth",
+    "lambda_auth_cli": ROOT / "cli" / "lambda_auth_cli",
+}
 
 
 def module_name(package: str, folder: Path, path: Path) -> str:
