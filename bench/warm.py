@@ -403,7 +403,8 @@ def lifecycle(env: Environment, results: Results, rounds: int) -> None:
             event("password_reset_confirm", body=json.dumps({"email": email, **confirm})) for email in emails
         ],
         "password_reset": [event("password_reset", body=json.dumps({"email": email})) for email in emails],
-        "password_reset_mailer": [{"email": email} for email in emails],  # Lambda's event from the hand-over
+        # Lambda's event from the hand-over: the email and the request's id, one request each.
+        "password_reset_mailer": [{"email": email, "request_id": uuid.uuid4().hex} for email in emails],
     }
     with quiet_stdout(), project.lambda_endpoint():
         for name, calls in events.items():
