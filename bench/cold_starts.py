@@ -99,8 +99,18 @@ FIRST_CALL = {
     "signup": "count_attempt({key!r})",
 }
 # And the one write each of login and signup must make besides, for revocation: the new
-# session recorded in the user's sessions item (one UpdateItem).
-SESSION_WRITE = "\nItem({key!r} + '-session').update(actions=[Item.attempts.add(1)])"
+# session recorded in the user's sessions item (one UpdateItem; login's in a transaction with a
+# check that the credentials it verified are unchanged, as a sign-in must not outlive a password
+# change that lands after its check).
+SESSION_WRITE = {
+    "signup": "\nItem({key!r} + '-session').update(actions=[Item.attempts.add(1)])",
+    "login": (
+        "\nfrom pynamodb.transactions import TransactWrite"
+        "\nwith TransactWrite(connection=Item._get_connection().connection) as transaction:"  # the model's client
+        "\n    transaction.condition_check(Item, {key!r} + '-credentials', condition=Item.pk.does_not_exist())"
+        "\n    transaction.update(Item({key!r} + '-session'), actions=[Item.attempts.add(1)])"
+    ),
+}
 ARGON2_AND_JWE_IMPORTS = "import argon2\nimport jwcrypto.jwe\nimport jwcrypto.jwk"
 FLOOR_IMPORTS = {"me": "", "login": ARGON2_AND_JWE_IMPORTS, "signup": ARGON2_AND_JWE_IMPORTS}
 
@@ -156,7 +166,7 @@ def artifact_authorizer(env: Environment, results: Results, rounds: int) -> None
 def artifact_http(env: Environment, results: Results, rounds: int) -> None:
     floor_items = {"me": f"user#{env.me_user_id}", **env.floor_counters}
     for name in ("me", "login", "signup"):
-        calls = FIRST_CALL[name] + (SESSION_WRITE if name in ("login", "signup") else "")
+        calls = FIRST_CALL[name] + SESSION_WRITE.get(name, "")
         program = HTTP_FLOOR_PROGRAM.format(imports=FLOOR_IMPORTS[name], call=calls.format(key=floor_items[name]))
         floor_command = env.artifact.program_command(program)
         variables = env.lambda_env(name)
