@@ -3,6 +3,7 @@ the one API Gateway emulation (`lambda-auth serve`'s, called without HTTP)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from lambda_auth import settings
+from lambda_auth.store import table
 from lambda_auth_cli import lambda_runtime, local_aws, template
 from lambda_auth_cli.gateway import Gateway, Request
 from lambda_auth_cli.server import lambda_endpoint
@@ -101,3 +103,21 @@ class Api:
 def api(handlers: dict[str, Handler]) -> Api:
     app = template.application()
     return Api(Gateway(app.api, lambda_runtime.LocalFunction.all_of(app)), handlers)
+
+
+@contextlib.contextmanager
+def dynamodb_requests(hook: Callable[[str, Any], Any]) -> Iterator[None]:
+    """In the block, `hook(operation, request)` before each DynamoDB request the layer sends (`operation` as
+    `GetItem`, `TransactWriteItems`, ...); a response it returns (botocore's AWSResponse) answers instead."""
+
+    def before_send(request: Any, **_: Any) -> Any:
+        target = dict(request.headers).get("X-Amz-Target", "")
+        operation = (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
+        return hook(operation, request)
+
+    events = table.connection().client.meta.events
+    events.register_first("before-send.dynamodb", before_send)
+    try:
+        yield
+    finally:
+        events.unregister("before-send.dynamodb", before_send)

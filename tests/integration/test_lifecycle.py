@@ -24,7 +24,7 @@ from lambda_auth.store import resets, sessions, table, users
 from lambda_auth_cli import lambda_runtime, local_aws, template
 from lambda_auth_cli.server import lambda_endpoint
 from tests.conftest import LocalStack, awaited_reset_code, event, random_ip, reset_code_in, unique_email
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, dynamodb_requests
 
 PASSWORD = "correct horse 42"
 NEW_PASSWORD = "a new horse 43"
@@ -470,21 +470,15 @@ def first_transaction_conflicts() -> Iterator[list[str]]:
         "CancellationReasons": reasons,
     }
 
-    def conflict_once(request: Any, **_: Any) -> AWSResponse | None:
-        operation = dict(request.headers).get("X-Amz-Target", "")
-        operation = (operation.decode() if isinstance(operation, bytes) else operation).rpartition(".")[2]
+    def conflict_once(operation: str, request: Any) -> AWSResponse | None:
         sent.append(operation)
         if operation != "TransactWriteItems" or sent.count("TransactWriteItems") > 1:
             return None
         headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "conflict"}
         return AWSResponse(request.url, 400, headers, _Answer(json.dumps(body).encode()))
 
-    events = table.connection().client.meta.events
-    events.register_first("before-send.dynamodb", conflict_once)
-    try:
+    with dynamodb_requests(conflict_once):
         yield sent
-    finally:
-        events.unregister("before-send.dynamodb", conflict_once)
 
 
 def test_a_login_whose_transaction_met_another_tries_again(api: Api) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from lambda_auth import auth, limits
-from lambda_auth.store import attempts, table
+from lambda_auth.store import attempts
 from tests.conftest import event, random_ip, unique_email
+from tests.integration.conftest import dynamodb_requests
 
 PASSWORD = "correct horse 42"
 
@@ -123,16 +124,8 @@ def operations_sent() -> Iterator[list[str]]:
     """The DynamoDB operations the layer sends in the block, in order."""
     sent: list[str] = []
 
-    def record(request: Any, **_: Any) -> None:
-        operation = dict(request.headers).get("X-Amz-Target", "")
-        sent.append((operation.decode() if isinstance(operation, bytes) else operation).rpartition(".")[2])
-
-    events = table.connection().client.meta.events
-    events.register("before-send.dynamodb", record)
-    try:
+    with dynamodb_requests(lambda operation, _: sent.append(operation)):
         yield sent
-    finally:
-        events.unregister("before-send.dynamodb", record)
 
 
 def test_counting_an_attempt_is_one_write_whether_it_opens_a_window_or_not() -> None:
